@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * Listening sockets: either passed by systemd (socket activation, with the
+ * protocol mode in FileDescriptorName=) or bound by ackd itself with
+ * SO_REUSEADDR, so a restart binds at once even with connections in TIME_WAIT.
+ * An inherited listener is never shut down or unlinked: connections queued on
+ * it wait for the next instance.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "address.h"
+#include "settings.h"
+
+typedef struct Listener {
+        int fd;
+        ProtocolMode mode;
+        int family;
+        bool activated;                 /* passed in by systemd */
+        bool defer_accept;              /* TCP_DEFER_ACCEPT: accept() returns with data waiting */
+        char name[ADDRESS_STRING_MAX];  /* the bound address, e.g. "[::]:9999" */
+        char *unlink_path;              /* a socket file we created and remove on exit */
+} Listener;
+
+typedef struct ListenerSet {
+        Listener *items;
+        size_t n_items;
+        bool activated;
+} ListenerSet;
+
+/* Takes the sockets systemd passed (LISTEN_FDS), or binds the settings' addresses.
+ * Logs what it listens on; logs and returns a negative errno on failure. */
+int listener_set_open(ListenerSet *set, const Settings *s);
+
+/* Closes every listener; removes socket files ackd created. */
+void listener_set_close(ListenerSet *set);
+

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MIT */
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "profile.h"
+
+Profile *profile_new(const Settings *s) {
+        size_t unit = s->ack_len + 1;
+        size_t count = PROFILE_REPLY_BUFFER / unit;
+        Profile *p;
+
+        p = malloc(sizeof *p + count * unit);
+        if (!p)
+                return NULL;
+        *p = (Profile){
+                .n_ref = 1,
+                .max_message = s->max_message,
+                .ack_len = s->ack_len,
+                .line_unit = unit,
+                .line_count = count,
+        };
+        timer_queue_init(&p->idle, s->idle_timeout_ms);
+        for (size_t i = 0; i < count; i++) {
+                memcpy(p->replies + i * unit, s->ack, s->ack_len);
+                p->replies[i * unit + s->ack_len] = '\n';
+        }
+        return p;
+}
+
+Profile *profile_ref(Profile *p) {
+        p->n_ref++;
+        return p;
+}
+
+bool profile_unref(Profile *p) {
+        return --p->n_ref == 0;
+}

@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * What a connection needs from the settings it was accepted under: the reply
+ * text, prebuilt as one constant buffer of back-to-back replies (so flushing N
+ * acknowledgements is a single write), the message limit and the idle timer
+ * queue. A SIGHUP gives new connections a new profile; existing connections
+ * keep theirs until they close. Owned by one worker: the reference count is
+ * not atomic.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "settings.h"
+#include "timer.h"
+
+/* Size of the prebuilt reply buffer: the most one write sends, and the backpressure bound. */
+#define PROFILE_REPLY_BUFFER 65536
+
+typedef struct Profile {
+        unsigned n_ref;
+        struct Profile *next;           /* the worker's list of profiles still in use */
+        uint64_t max_message;
+        TimerQueue idle;                /* connections reading or replying */
+        size_t ack_len;                 /* oneshot reply: the first ack_len bytes of replies[] */
+        size_t line_unit;               /* line reply: ack_len + 1 (the LF) */
+        size_t line_count;              /* line replies in replies[] */
+        char replies[];                 /* "ACK!\nACK!\n..." */
+} Profile;
+
+Profile *profile_new(const Settings *s);
+Profile *profile_ref(Profile *p);
+/* Returns true when this dropped the last reference (the caller unlinks and frees). */
+bool profile_unref(Profile *p);

@@ -1,0 +1,483 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+
+#include "config.h"
+#if HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+
+#include "listener.h"
+#include "log.h"
+#include "macro.h"
+#include "parse-util.h"
+#include "server.h"
+#include "time-util.h"
+#include "worker.h"
+
+/* fds the process needs besides connections: stdio, signalfd, timerfd, eventfds, the
+ * journal/notify sockets, a config file being read, and slack for libc. */
+#define FD_RESERVE_BASE       16
+#define STATUS_INTERVAL_USEC  USEC_PER_SEC
+
+typedef struct Server {
+        const CommandLine *command_line;
+        Settings *settings;
+        ListenerSet listeners;
+        WorkerShared shared;
+        Worker **workers;
+        unsigned n_workers;
+        int signal_fd;
+        int tick_fd;
+        uint64_t fd_limit;
+        uint64_t tick_usec;
+        uint64_t watchdog_usec;         /* 0: no watchdog */
+        uint64_t last_watchdog;
+        uint64_t *last_heartbeats;
+        bool stopping;
+        uint64_t stop_deadline_usec;
+} Server;
+
+_printf_(1, 2) static void notify(const char *format, ...) {
+#if HAVE_SYSTEMD
+        _cleanup_(freep) char *s = NULL;
+        va_list ap;
+        int r;
+
+        if (!getenv("NOTIFY_SOCKET"))
+                return;
+        va_start(ap, format);
+        r = vasprintf(&s, format, ap);
+        va_end(ap);
+        if (r >= 0)
+                (void)sd_notify(false, s);
+#else
+        (void)format;
+#endif
+}
+
+static uint64_t raise_fd_limit(void) {
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+                return 1024;
+        /* The soft limit is 1024 for select()'s sake; ackd never uses select(). */
+        if (rl.rlim_cur < rl.rlim_max) {
+                struct rlimit raised = { .rlim_cur = rl.rlim_max, .rlim_max = rl.rlim_max };
+
+                if (setrlimit(RLIMIT_NOFILE, &raised) == 0)
+                        rl = raised;
+                else
+                        log_warning_errno(errno, "Failed to raise the file descriptor limit to %llu: %s",
+                                          (unsigned long long)rl.rlim_max, STRERROR(errno));
+        }
+        return rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : (uint64_t)rl.rlim_cur;
+}
+
+static unsigned cpu_count(void) {
+        cpu_set_t set;
+
+        /* Respects taskset/CPUAffinity=, unlike sysconf(_SC_NPROCESSORS_ONLN). */
+        if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+                return (unsigned)CPU_COUNT(&set);
+        return 1;
+}
+
+/* max-connections, capped so that admitted connections plus those being told ERR busy
+ * always fit under RLIMIT_NOFILE: EMFILE then only happens if something else eats fds. */
+static int server_apply_limits(Server *s, bool warn) {
+        uint64_t reserve = FD_RESERVE_BASE + s->listeners.n_items + 2 * (uint64_t)s->n_workers;
+        uint64_t available = s->fd_limit > reserve ? s->fd_limit - reserve : 0;
+        uint64_t rejecting = MIN(MAX(available / 16, 1), 256);
+        uint64_t max = s->settings->max_connections;
+
+        if (available < 2)
+                return log_error_errno(EMFILE, "The file descriptor limit (%llu) is too low to serve anything",
+                                       (unsigned long long)s->fd_limit);
+        if (max > available - rejecting) {
+                max = available - rejecting;
+                if (warn)
+                        log_warning("max-connections %llu exceeds what the file descriptor limit (%llu) allows; "
+                                    "serving at most %llu",
+                                    (unsigned long long)s->settings->max_connections,
+                                    (unsigned long long)s->fd_limit, (unsigned long long)max);
+        }
+        s->shared.max_rejecting = rejecting;
+        atomic_store(&s->shared.max_connections, max);
+        return 0;
+}
+
+static Stats server_stats(const Server *s) {
+        Stats sum = { 0 };
+
+        for (unsigned i = 0; i < s->n_workers; i++)
+                stats_accumulate(&sum, &s->workers[i]->stats);
+        return sum;
+}
+
+static void server_status(Server *s) {
+        Stats st = server_stats(s);
+
+        notify("STATUS=%s %llu connections; accepted %llu, acknowledged %llu, errors %llu",
+               s->stopping ? "Draining" : "Serving", (unsigned long long)atomic_load(&s->shared.active),
+               (unsigned long long)st.accepted, (unsigned long long)st.acknowledged,
+               (unsigned long long)stats_errors(&st));
+}
+
+/* The watchdog is fed only while every worker's loop keeps turning: a stuck worker
+ * gets the whole service restarted (WatchdogSec=, Restart=). */
+static void server_watchdog(Server *s, uint64_t now) {
+        if (s->watchdog_usec == 0 || now < s->last_watchdog + s->watchdog_usec / 2)
+                return;
+        for (unsigned i = 0; i < s->n_workers; i++) {
+                uint64_t hb = atomic_load(&s->workers[i]->heartbeat);
+
+                if (hb == s->last_heartbeats[i] && !atomic_load(&s->workers[i]->exited)) {
+                        log_warning("Worker %u made no progress; not feeding the watchdog", i);
+                        return;
+                }
+        }
+        for (unsigned i = 0; i < s->n_workers; i++)
+                s->last_heartbeats[i] = atomic_load(&s->workers[i]->heartbeat);
+        s->last_watchdog = now;
+        notify("WATCHDOG=1");
+}
+
+static void log_settings(const Server *s, const char *verb) {
+        const Settings *st = s->settings;
+        char idle[32], drain[32];
+
+        log_notice("%s: %u workers, max-connections %llu, max-message %llu, idle-timeout %s, "
+                   "drain-timeout %s, ack \"%s\"",
+                   verb, s->n_workers, (unsigned long long)atomic_load(&s->shared.max_connections),
+                   (unsigned long long)st->max_message, format_duration_ms(idle, sizeof idle, st->idle_timeout_ms),
+                   format_duration_ms(drain, sizeof drain, st->drain_timeout_ms), st->ack);
+}
+
+static bool listen_lists_equal(const Settings *a, const Settings *b) {
+        if (a->n_listen != b->n_listen)
+                return false;
+        for (size_t i = 0; i < a->n_listen; i++)
+                if (!listen_address_equal(&a->listen[i], &b->listen[i]))
+                        return false;
+        return true;
+}
+
+static void server_reload(Server *s) {
+        char err[SETTINGS_ERROR_MAX];
+        Settings *n, *old;
+        int r;
+
+        notify("RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long)now_usec(CLOCK_MONOTONIC));
+
+        n = malloc(sizeof *n);
+        if (!n) {
+                log_error("Reload failed: out of memory");
+                goto done;
+        }
+        r = settings_load(s->command_line, n, err, sizeof err);
+        if (r < 0) {
+                log_error("Reload failed, keeping the running configuration: %s", err);
+                free(n);
+                goto done;
+        }
+
+        /* Sockets and threads are fixed for the life of the process. */
+        if (!s->listeners.activated && !listen_lists_equal(n, s->settings))
+                log_warning("Reload: listener changes take effect only on restart");
+        if (n->threads != s->settings->threads)
+                log_warning("Reload: a new thread count takes effect only on restart");
+
+        log_set_max_level(n->log_level);
+
+        pthread_mutex_lock(&s->shared.lock);
+        old = s->settings;
+        s->settings = n;
+        s->shared.settings = n;
+        pthread_mutex_unlock(&s->shared.lock);
+        free(old);
+
+        (void)server_apply_limits(s, true);
+        for (unsigned i = 0; i < s->n_workers; i++)
+                worker_signal(s->workers[i], WORKER_RELOAD);
+        log_settings(s, "Reloaded");
+
+done:
+        notify("READY=1");
+        server_status(s);
+}
+
+static void server_stop(Server *s, bool abort_now) {
+        if (!s->stopping) {
+                s->stopping = true;
+                s->stop_deadline_usec = now_usec(CLOCK_MONOTONIC) + s->settings->drain_timeout_ms * USEC_PER_MSEC;
+                log_notice("Stopping: no new connections, draining for up to %llums",
+                           (unsigned long long)s->settings->drain_timeout_ms);
+                notify("STOPPING=1");
+        } else
+                log_notice("Second stop request: closing all connections now");
+
+        for (unsigned i = 0; i < s->n_workers; i++)
+                worker_signal(s->workers[i], abort_now ? WORKER_ABORT : WORKER_STOP);
+}
+
+static int server_setup_signals(Server *s) {
+        struct sigaction ignore = { .sa_handler = SIG_IGN };
+        sigset_t mask;
+
+        /* Written to a closed socket, send() says EPIPE; nobody needs SIGPIPE. */
+        (void)sigaction(SIGPIPE, &ignore, NULL);
+
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
+        /* Blocked before the workers exist, so they inherit the mask and only the
+         * main thread's signalfd ever sees these. */
+        if (pthread_sigmask(SIG_BLOCK, &mask, NULL) != 0)
+                return log_error_errno(EINVAL, "Failed to block signals");
+        s->signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+        if (s->signal_fd < 0)
+                return log_error_errno(errno, "Failed to create signalfd: %s", STRERROR(errno));
+        return 0;
+}
+
+static int server_setup_tick(Server *s) {
+        struct itimerspec its;
+        uint64_t usec = STATUS_INTERVAL_USEC;
+
+#if HAVE_SYSTEMD
+        uint64_t wd = 0;
+
+        if (sd_watchdog_enabled(false, &wd) > 0 && wd > 0) {
+                s->watchdog_usec = wd;
+                usec = MIN(usec, wd / 4);
+        }
+#endif
+        usec = MAX(usec, 10 * USEC_PER_MSEC);
+        s->tick_usec = usec;
+        /* Workers wake at least this often, so a live worker always shows progress. */
+        s->shared.heartbeat_ms = (unsigned)MAX(usec / USEC_PER_MSEC / 2, 5);
+
+        s->tick_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+        if (s->tick_fd < 0)
+                return log_error_errno(errno, "Failed to create timerfd: %s", STRERROR(errno));
+        its.it_interval = (struct timespec){ .tv_sec = (time_t)(usec / USEC_PER_SEC),
+                                             .tv_nsec = (long)(usec % USEC_PER_SEC) * 1000 };
+        its.it_value = its.it_interval;
+        if (timerfd_settime(s->tick_fd, 0, &its, NULL) < 0)
+                return log_error_errno(errno, "Failed to arm timerfd: %s", STRERROR(errno));
+        return 0;
+}
+
+static int server_start_workers(Server *s) {
+        unsigned started = 0;
+        int r;
+
+        s->workers = calloc(s->n_workers, sizeof *s->workers);
+        s->last_heartbeats = calloc(s->n_workers, sizeof *s->last_heartbeats);
+        if (!s->workers || !s->last_heartbeats)
+                return log_error_errno(ENOMEM, "Out of memory");
+
+        for (unsigned i = 0; i < s->n_workers; i++) {
+                r = worker_new(&s->workers[i], i, &s->shared, &s->listeners);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to create worker %u: %s", i, STRERROR(r));
+        }
+        for (unsigned i = 0; i < s->n_workers; i++) {
+                r = worker_start(s->workers[i]);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to start worker thread %u: %s", i, STRERROR(r));
+        }
+
+        /* READY=1 only once every worker is accepting. */
+        while (started < s->n_workers) {
+                struct pollfd p = { .fd = s->shared.event_fd, .events = POLLIN };
+                uint64_t v;
+
+                if (poll(&p, 1, -1) < 0 && errno != EINTR)
+                        return log_error_errno(errno, "poll() failed: %s", STRERROR(errno));
+                (void)!read(s->shared.event_fd, &v, sizeof v);
+                started = 0;
+                for (unsigned i = 0; i < s->n_workers; i++) {
+                        if (atomic_load(&s->workers[i]->exited))
+                                return log_error_errno(EIO, "Worker %u failed to start", i);
+                        started += atomic_load(&s->workers[i]->started);
+                }
+        }
+        return 0;
+}
+
+static void server_handle_signals(Server *s) {
+        struct signalfd_siginfo si;
+
+        while (read(s->signal_fd, &si, sizeof si) == (ssize_t)sizeof si) {
+                switch (si.ssi_signo) {
+                case SIGHUP:
+                        if (!s->stopping) {
+                                log_notice("SIGHUP: reloading the configuration");
+                                server_reload(s);
+                        }
+                        break;
+                case SIGTERM:
+                case SIGINT:
+                        server_stop(s, s->stopping);
+                        break;
+                }
+        }
+}
+
+static void server_tick(Server *s) {
+        uint64_t expirations, now = now_usec(CLOCK_MONOTONIC);
+
+        (void)!read(s->tick_fd, &expirations, sizeof expirations);
+        server_watchdog(s, now);
+        server_status(s);
+        if (s->stopping && now < s->stop_deadline_usec + USEC_PER_SEC)
+                /* Tell systemd the stop is progressing, so TimeoutStopSec= does not cut the drain short. */
+                notify("EXTEND_TIMEOUT_USEC=%llu",
+                       (unsigned long long)(s->stop_deadline_usec + USEC_PER_SEC - now + s->tick_usec));
+}
+
+/* Returns true once every worker has exited. */
+static bool server_workers_exited(Server *s, bool *ret_unexpected) {
+        uint64_t v;
+        bool all = true;
+
+        (void)!read(s->shared.event_fd, &v, sizeof v);
+        for (unsigned i = 0; i < s->n_workers; i++) {
+                if (!atomic_load(&s->workers[i]->exited))
+                        all = false;
+                else if (!s->stopping)
+                        *ret_unexpected = true;
+        }
+        return all;
+}
+
+static int server_loop(Server *s) {
+        bool failed = false;
+
+        for (;;) {
+                struct pollfd p[] = {
+                        { .fd = s->signal_fd, .events = POLLIN },
+                        { .fd = s->tick_fd, .events = POLLIN },
+                        { .fd = s->shared.event_fd, .events = POLLIN },
+                };
+
+                if (poll(p, ELEMENTSOF(p), -1) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return log_error_errno(errno, "poll() failed: %s", STRERROR(errno));
+                }
+                if (p[0].revents)
+                        server_handle_signals(s);
+                if (p[1].revents)
+                        server_tick(s);
+                if (p[2].revents) {
+                        bool unexpected = false;
+                        bool all = server_workers_exited(s, &unexpected);
+
+                        if (unexpected && !s->stopping) {
+                                log_error("A worker exited unexpectedly; stopping");
+                                failed = true;
+                                server_stop(s, false);
+                        }
+                        if (all)
+                                return failed ? -EIO : 0;
+                }
+        }
+}
+
+static void log_summary(const Server *s) {
+        Stats st = server_stats(s);
+        char line[512];
+        size_t n = 0;
+
+#define STATS_FORMAT(f, name, err)                                                                      \
+        n += (size_t)snprintf(line + n, sizeof line - n, "%s%s %llu", n ? ", " : "", name,              \
+                              (unsigned long long)st.f);
+        ACKD_STATS(STATS_FORMAT)
+#undef STATS_FORMAT
+        log_notice("Stopped: %s", line);
+}
+
+static void server_done(Server *s) {
+        for (unsigned i = 0; s->workers && i < s->n_workers; i++)
+                if (s->workers[i])
+                        worker_signal(s->workers[i], WORKER_ABORT);
+        for (unsigned i = 0; s->workers && i < s->n_workers; i++)
+                if (s->workers[i]) {
+                        worker_join(s->workers[i]);
+                        s->workers[i] = worker_free(s->workers[i]);
+                }
+        free(s->workers);
+        free(s->last_heartbeats);
+        listener_set_close(&s->listeners);
+        safe_close(s->signal_fd);
+        safe_close(s->tick_fd);
+        safe_close(s->shared.event_fd);
+        pthread_mutex_destroy(&s->shared.lock);
+        free(s->settings);
+}
+
+int server_run(const CommandLine *command_line, Settings *settings) {
+        Server s = {
+                .command_line = command_line,
+                .settings = settings,
+                .signal_fd = -1,
+                .tick_fd = -1,
+                .shared = {
+                        .lock = PTHREAD_MUTEX_INITIALIZER,
+                        .settings = settings,
+                        .event_fd = -1,
+                },
+        };
+        int r;
+
+        s.fd_limit = raise_fd_limit();
+        s.n_workers = settings->threads > 0 ? settings->threads : cpu_count();
+
+        r = server_setup_signals(&s);
+        if (r < 0)
+                goto finish;
+        r = listener_set_open(&s.listeners, settings);
+        if (r < 0)
+                goto finish;
+        r = server_apply_limits(&s, true);
+        if (r < 0)
+                goto finish;
+        r = server_setup_tick(&s);
+        if (r < 0)
+                goto finish;
+        s.shared.event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (s.shared.event_fd < 0) {
+                r = log_error_errno(errno, "Failed to create eventfd: %s", STRERROR(errno));
+                goto finish;
+        }
+
+        r = server_start_workers(&s);
+        if (r < 0)
+                goto finish;
+
+        log_settings(&s, "Ready");
+        notify("READY=1");
+        server_status(&s);
+
+        r = server_loop(&s);
+        for (unsigned i = 0; i < s.n_workers; i++)
+                worker_join(s.workers[i]);
+        log_summary(&s);
+
+finish:
+        server_done(&s);
+        return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}

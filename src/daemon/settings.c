@@ -1,0 +1,384 @@
+/* SPDX-License-Identifier: MIT */
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <string.h>
+
+#include "log.h"
+#include "macro.h"
+#include "parse-util.h"
+#include "settings.h"
+
+#define CONFIG_LINE_MAX 4096
+
+const OptionInfo option_table[_OPTION_MAX] = {
+#define OPTION_INFO(id, n, s, a, d, c, h)                                                                       \
+        [OPTION_##id] = { .name = n, .short_name = s, .argument = a, .default_value = d, .in_config = c, .help = h },
+        ACKD_OPTIONS(OPTION_INFO)
+#undef OPTION_INFO
+};
+
+_printf_(3, 4) static int error_at(char *err, size_t err_size, const char *format, ...) {
+        va_list ap;
+
+        va_start(ap, format);
+        (void)vsnprintf(err, err_size, format, ap);
+        va_end(ap);
+        return -EINVAL;
+}
+
+static int range_error(int r, char *err, size_t err_size, const char *what) {
+        return error_at(err, err_size, "%s %s", r == -ERANGE ? "out of range: expected" : "invalid: expected",
+                        what);
+}
+
+static int apply_ack(Settings *s, const char *value, char *err, size_t err_size) {
+        size_t n = strlen(value);
+
+        if (n == 0 || n > ACK_TEXT_MAX)
+                return error_at(err, err_size, "expected 1 to %d bytes", ACK_TEXT_MAX);
+        /* A control byte in the reply would break line framing or terminals. */
+        for (size_t i = 0; i < n; i++)
+                if ((unsigned char)value[i] < 0x20 || value[i] == 0x7f)
+                        return error_at(err, err_size, "control characters are not allowed");
+        memcpy(s->ack, value, n + 1);
+        s->ack_len = n;
+        return 0;
+}
+
+int settings_apply(Settings *s, OptionId id, const char *value, char *err, size_t err_size) {
+        uint64_t v;
+        int r;
+
+        switch (id) {
+        case OPTION_LISTEN: {
+                const char *reason = NULL;
+
+                if (s->n_listen >= SETTINGS_LISTEN_MAX)
+                        return error_at(err, err_size, "too many listeners (at most %d)", SETTINGS_LISTEN_MAX);
+                r = listen_address_parse(value, &s->listen[s->n_listen], &reason);
+                if (r < 0)
+                        return error_at(err, err_size, "invalid address '%s': %s", value, reason);
+                s->n_listen++;
+                return 0;
+        }
+        case OPTION_THREADS:
+                if (strcmp(value, "auto") == 0) {
+                        s->threads = 0;
+                        return 0;
+                }
+                r = parse_uint64(value, 1, SETTINGS_THREADS_MAX, &v);
+                if (r < 0)
+                        return range_error(r, err, err_size, "auto or 1..256");
+                s->threads = (unsigned)v;
+                return 0;
+        case OPTION_MAX_CONNECTIONS:
+                r = parse_uint64(value, 1, 1000000, &s->max_connections);
+                return r < 0 ? range_error(r, err, err_size, "1..1000000") : 0;
+        case OPTION_MAX_MESSAGE:
+                r = parse_size(value, 1, ACK_MESSAGE_MAX, &s->max_message);
+                return r < 0 ? range_error(r, err, err_size, "1..16M bytes") : 0;
+        case OPTION_IDLE_TIMEOUT:
+                r = parse_duration_ms(value, 1, 24 * 3600 * 1000, &s->idle_timeout_ms);
+                return r < 0 ? range_error(r, err, err_size, "a duration from 1ms to 24h") : 0;
+        case OPTION_DRAIN_TIMEOUT:
+                r = parse_duration_ms(value, 0, 3600 * 1000, &s->drain_timeout_ms);
+                return r < 0 ? range_error(r, err, err_size, "a duration from 0 to 1h") : 0;
+        case OPTION_ACK:
+                return apply_ack(s, value, err, err_size);
+        case OPTION_LOG_LEVEL:
+                r = log_level_from_string(value);
+                if (r < 0 || r < LOG_ERR)
+                        return error_at(err, err_size, "expected error, warning, notice, info or debug");
+                s->log_level = r;
+                return 0;
+        default:
+                return error_at(err, err_size, "not a setting");
+        }
+}
+
+void settings_init(Settings *s) {
+        char err[SETTINGS_ERROR_MAX];
+
+        *s = (Settings){ 0 };
+        for (OptionId id = 0; id < _OPTION_MAX; id++) {
+                if (!option_table[id].default_value || !option_table[id].in_config || id == OPTION_LISTEN)
+                        continue;
+                /* The defaults are literals in the table: failing to parse one is a bug. */
+                if (settings_apply(s, id, option_table[id].default_value, err, sizeof err) < 0)
+                        abort();
+        }
+}
+
+static void apply_default_listen(Settings *s) {
+        char err[SETTINGS_ERROR_MAX];
+
+        if (s->n_listen == 0 && settings_apply(s, OPTION_LISTEN, option_table[OPTION_LISTEN].default_value, err,
+                                               sizeof err) < 0)
+                abort();
+}
+
+static int option_by_name(const char *name) {
+        for (OptionId id = 0; id < _OPTION_MAX; id++)
+                if (strcmp(option_table[id].name, name) == 0)
+                        return (int)id;
+        return -ENOENT;
+}
+
+static char *strip(char *s) {
+        char *e;
+
+        while (isspace((unsigned char)*s))
+                s++;
+        e = s + strlen(s);
+        while (e > s && isspace((unsigned char)e[-1]))
+                *--e = '\0';
+        return s;
+}
+
+int settings_parse_config(Settings *s, FILE *f, const char *filename, char *err, size_t err_size) {
+        _cleanup_(freep) char *buf = NULL;
+        char reason[SETTINGS_ERROR_MAX];
+        unsigned lineno = 0;
+        size_t cap = 0;
+        ssize_t k;
+
+        while ((k = getline(&buf, &cap, f)) >= 0) {
+                char *key, *value, *eq;
+                size_t n;
+                int id;
+
+                lineno++;
+                if (k > CONFIG_LINE_MAX)
+                        return error_at(err, err_size, "%s:%u: line too long (at most %d bytes)", filename,
+                                        lineno, CONFIG_LINE_MAX);
+                if (memchr(buf, '\0', (size_t)k))
+                        return error_at(err, err_size, "%s:%u: NUL byte in line", filename, lineno);
+
+                key = strip(buf);
+                if (*key == '\0' || *key == '#' || *key == ';')
+                        continue;
+
+                eq = strchr(key, '=');
+                if (!eq)
+                        return error_at(err, err_size, "%s:%u: expected \"key = value\"", filename, lineno);
+                *eq = '\0';
+                key = strip(key);
+                value = strip(eq + 1);
+
+                /* Double quotes keep leading or trailing spaces in a value. */
+                n = strlen(value);
+                if (n >= 2 && value[0] == '"' && value[n - 1] == '"') {
+                        value[n - 1] = '\0';
+                        value++;
+                }
+
+                id = option_by_name(key);
+                if (id < 0 || !option_table[id].in_config)
+                        return error_at(err, err_size, "%s:%u: unknown setting '%s'", filename, lineno, key);
+                if (settings_apply(s, (OptionId)id, value, reason, sizeof reason) < 0)
+                        return error_at(err, err_size, "%s:%u: %s: %s", filename, lineno, key, reason);
+        }
+        if (ferror(f))
+                return error_at(err, err_size, "%s: read error", filename);
+        return 0;
+}
+
+int settings_load(const CommandLine *c, Settings *ret, char *err, size_t err_size) {
+        const char *path = c->config_path ? c->config_path : DEFAULT_CONFIG_PATH;
+        char reason[SETTINGS_ERROR_MAX];
+        bool cli_listen = false;
+        FILE *f;
+        int r;
+
+        settings_init(ret);
+
+        f = fopen(path, "re");
+        if (!f) {
+                r = -errno;
+                if (r != -ENOENT || c->config_explicit) {
+                        (void)snprintf(err, err_size, "%s: %s", path, strerror(-r));
+                        return r;
+                }
+        } else {
+                r = settings_parse_config(ret, f, path, err, err_size);
+                fclose(f);
+                if (r < 0)
+                        return r;
+        }
+
+        for (size_t i = 0; i < c->n_values; i++) {
+                const OptionValue *o = &c->values[i];
+
+                /* The command line's listeners replace the file's, they do not add to them. */
+                if (o->id == OPTION_LISTEN && !cli_listen) {
+                        ret->n_listen = 0;
+                        cli_listen = true;
+                }
+                r = settings_apply(ret, o->id, o->value, reason, sizeof reason);
+                if (r < 0)
+                        return error_at(err, err_size, "--%s: %s", option_table[o->id].name, reason);
+        }
+
+        apply_default_listen(ret);
+        if (c->verbose > 0)
+                ret->log_level = MAX(ret->log_level, MIN(LOG_NOTICE + (int)c->verbose, LOG_DEBUG));
+        return 0;
+}
+
+int command_line_parse(int argc, char *argv[], CommandLine *ret, char *err, size_t err_size) {
+        struct option longopts[_OPTION_MAX + 1] = { 0 };
+        char shortopts[3 * _OPTION_MAX + 2] = ":";
+        CommandLine c = { 0 };
+        int opt;
+
+        for (OptionId id = 0; id < _OPTION_MAX; id++) {
+                const OptionInfo *o = &option_table[id];
+
+                longopts[id] = (struct option){
+                        .name = o->name,
+                        .has_arg = o->argument ? required_argument : no_argument,
+                        .val = 0x100 + (int)id,
+                };
+                if (o->short_name) {
+                        size_t n = strlen(shortopts);
+
+                        shortopts[n++] = (char)o->short_name;
+                        if (o->argument)
+                                shortopts[n++] = ':';
+                        shortopts[n] = '\0';
+                }
+        }
+
+        c.values = calloc((size_t)argc + 1, sizeof *c.values);
+        if (!c.values)
+                return -ENOMEM;
+
+        optind = 0;
+        opterr = 0;
+        while ((opt = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+                OptionId id = _OPTION_MAX;
+
+                if (opt == '?') {
+                        if (optopt >= 0x100)
+                                error_at(err, err_size, "option '--%s' takes no value",
+                                         option_table[optopt - 0x100].name);
+                        else if (optopt)
+                                error_at(err, err_size, "unknown option '-%c'", optopt);
+                        else
+                                error_at(err, err_size, "unknown option '%s'", argv[optind - 1]);
+                        goto fail;
+                }
+                if (opt == ':') {
+                        error_at(err, err_size, "option '%s' needs a value", argv[optind - 1]);
+                        goto fail;
+                }
+                if (opt >= 0x100)
+                        id = (OptionId)(opt - 0x100);
+                else
+                        for (OptionId i = 0; i < _OPTION_MAX; i++)
+                                if (option_table[i].short_name == opt)
+                                        id = i;
+
+                switch (id) {
+                case OPTION_CONFIG:
+                        c.config_path = optarg;
+                        c.config_explicit = true;
+                        break;
+                case OPTION_VERBOSE:
+                        c.verbose++;
+                        break;
+                case OPTION_VERSION:
+                        c.version = true;
+                        break;
+                case OPTION_HELP:
+                        c.help = true;
+                        break;
+                case _OPTION_MAX:
+                        abort();
+                default:
+                        c.values[c.n_values++] = (OptionValue){ .id = id, .value = optarg };
+                }
+        }
+        if (optind < argc) {
+                error_at(err, err_size, "unexpected argument '%s'", argv[optind]);
+                goto fail;
+        }
+
+        *ret = c;
+        return 0;
+
+fail:
+        command_line_done(&c);
+        return -EINVAL;
+}
+
+void command_line_done(CommandLine *c) {
+        free(c->values);
+        *c = (CommandLine){ 0 };
+}
+
+/* Prints text wrapped to `width` columns, continuation lines indented by `indent`. */
+static void print_wrapped(FILE *f, const char *text, int column, int indent, int width) {
+        const char *p = text;
+
+        while (*p) {
+                int word = (int)strcspn(p, " ");
+
+                if (column > indent && column + 1 + word > width) {
+                        fprintf(f, "\n%*s", indent, "");
+                        column = indent;
+                } else if (column > indent) {
+                        fputc(' ', f);
+                        column++;
+                }
+                fprintf(f, "%.*s", word, p);
+                column += word;
+                p += word;
+                p += strspn(p, " ");
+        }
+        fputc('\n', f);
+}
+
+void settings_help(FILE *f, const char *program) {
+        enum { LEFT = 32, WIDTH = 79 };
+
+        fprintf(f,
+                "Usage: %s [OPTIONS]\n"
+                "\n"
+                "A TCP acknowledgement daemon: every message it receives is answered \"%s\".\n"
+                "Command-line options override the configuration file (see ackd.conf(5)).\n"
+                "\n",
+                program, ACK_DEFAULT_TEXT);
+
+        for (OptionId id = 0; id < _OPTION_MAX; id++) {
+                const OptionInfo *o = &option_table[id];
+                char left[128], help[512];
+                int n;
+
+                n = snprintf(left, sizeof left, "  %c%c%c --%s%s%s", o->short_name ? '-' : ' ',
+                             o->short_name ? o->short_name : ' ', o->short_name ? ',' : ' ', o->name,
+                             o->argument ? "=" : "", o->argument ? o->argument : "");
+                if (o->default_value)
+                        (void)snprintf(help, sizeof help, "%s (default: %s)", o->help, o->default_value);
+                else
+                        (void)snprintf(help, sizeof help, "%s", o->help);
+
+                fputs(left, f);
+                if (n >= LEFT) {
+                        fprintf(f, "\n%*s", LEFT, "");
+                        n = LEFT;
+                } else {
+                        fprintf(f, "%*s", LEFT - n, "");
+                        n = LEFT;
+                }
+                print_wrapped(f, help, n, LEFT, WIDTH);
+        }
+
+        fprintf(f,
+                "\n"
+                "Signals: SIGTERM/SIGINT stop gracefully, SIGHUP reloads the configuration.\n"
+                "Exit status: 0 stopped cleanly, 1 failed, 2 usage or configuration error.\n"
+                "See ackd(8) for details.\n");
+}

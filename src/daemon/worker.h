@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * A worker thread: one epoll instance that owns its connections end to end.
+ * Every listener is in every worker's epoll set with EPOLLEXCLUSIVE, so the
+ * kernel wakes one worker per incoming connection and no connection ever
+ * crosses threads. Nothing on the hot path takes a lock: the only shared
+ * writes are two atomic counters per connection (admission control).
+ *
+ * Trigger mode: level-triggered for everything. A connection reads at most once
+ * per wakeup and epoll reports what remains, which keeps one fast client from
+ * starving the others; interest is changed (EPOLL_CTL_MOD) only when output
+ * blocks, which a well-behaved client never causes.
+ *
+ * The main thread talks to a worker through `control` (flags) plus an eventfd
+ * to wake it; a worker reports its exit on the shared exit eventfd.
+ */
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "connection.h"
+#include "listener.h"
+#include "log.h"
+#include "profile.h"
+#include "settings.h"
+#include "stats.h"
+#include "timer.h"
+
+/* State shared by the main thread and every worker. */
+typedef struct WorkerShared {
+        pthread_mutex_t lock;                   /* guards settings (read by workers on reload) */
+        const Settings *settings;
+        _Atomic uint64_t max_connections;       /* effective limit: settings capped by fds */
+        uint64_t max_rejecting;                 /* connections being told ERR busy at once */
+        _Atomic uint64_t active;                /* admitted connections, all workers */
+        _Atomic uint64_t rejecting;
+        int event_fd;                           /* eventfd: a worker started or exited */
+        unsigned heartbeat_ms;                  /* longest a worker sleeps (the watchdog needs ticks) */
+} WorkerShared;
+
+enum {
+        WORKER_RELOAD = 1 << 0,
+        WORKER_STOP = 1 << 1,
+        WORKER_ABORT = 1 << 2,                  /* second signal: close everything now */
+};
+
+typedef struct WorkerListener {
+        uint8_t kind;                           /* SOURCE_LISTENER */
+        const Listener *listener;
+} WorkerListener;
+
+typedef struct ConnectionSlab ConnectionSlab;
+
+typedef struct Worker {
+        WorkerShared *shared;
+        unsigned id;
+        pthread_t thread;
+        bool thread_started;
+
+        int epoll_fd;
+        int control_fd;                         /* eventfd: the main thread set `control` */
+        uint8_t control_kind;                   /* SOURCE_CONTROL; epoll data points here */
+        _Atomic unsigned control;
+
+        WorkerListener *listeners;
+        size_t n_listeners;
+        bool listening;                         /* listeners are in the epoll set */
+        uint64_t accept_resume;                 /* after EMFILE: when to listen again (0: not paused) */
+        RateLimit accept_log;
+        RateLimit busy_log;
+
+        Profile *profile;                       /* for new connections */
+        Profile *profiles;                      /* every profile still in use, newest first */
+        TimerQueue linger;
+
+        Connection *free_list;
+        ConnectionSlab *slabs;
+        size_t n_connections;
+
+        char *scratch;                          /* all reads land here */
+        size_t scratch_size;
+
+        uint64_t now;                           /* CLOCK_MONOTONIC_COARSE ms, per loop iteration */
+        bool stopping;
+        bool done;
+        uint64_t drain_timeout_ms;
+        uint64_t drain_deadline;
+
+        WorkerStats stats;
+        _Atomic uint64_t heartbeat;             /* loop iterations; the watchdog checks it moves */
+        _Atomic bool started;
+        _Atomic bool exited;
+} Worker;
+
+int worker_new(Worker **ret, unsigned id, WorkerShared *shared, const ListenerSet *listeners);
+Worker *worker_free(Worker *w);
+
+int worker_start(Worker *w);
+void worker_signal(Worker *w, unsigned control);
+void worker_join(Worker *w);
+
+/* Used by connection.c. */
+Connection *worker_connection_alloc(Worker *w);
+void worker_connection_release(Worker *w, Connection *c);
+void worker_profile_release(Worker *w, Profile *p);

@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * Logging to stderr, one write(2) per line so lines from worker threads never
+ * interleave. When stderr is connected to the journal (JOURNAL_STREAM matches),
+ * lines carry a "<N>" syslog priority prefix and no timestamp; otherwise they
+ * carry an ISO 8601 UTC timestamp.
+ *
+ * An error is logged once, by the code that decides what to do about it; the
+ * log_*_errno() helpers return the negative error so they can end a function:
+ *
+ *         r = bind_socket(...);
+ *         if (r < 0)
+ *                 return log_error_errno(r, "Failed to bind %s: %s", name, STRERROR(r));
+ *
+ * (STRERROR rather than glibc's %m: ISO C, and so -Wpedantic, does not know %m.)
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "macro.h"
+
+/* Longest line we emit; longer ones are cut and end in "...". */
+#define LOG_LINE_MAX 2048
+
+void log_open(const char *ident);
+void log_set_max_level(int level);
+int log_get_max_level(void);
+bool log_level_enabled(int level);
+
+int log_level_from_string(const char *s);
+const char *log_level_to_string(int level);
+
+/* strerror() of a negative or positive errno; thread-safe in glibc >= 2.32. */
+#define STRERROR(e) strerror(abs(e))
+
+/* Returns -abs(error) (0 when error is 0). */
+int log_internal(int level, int error, const char *format, ...) _printf_(3, 4);
+
+#define log_full_errno(level, error, ...)                                                      \
+        (log_level_enabled(level) ? log_internal((level), (error), __VA_ARGS__) : -abs(error))
+
+#define log_debug(...)   log_full_errno(LOG_DEBUG, 0, __VA_ARGS__)
+#define log_info(...)    log_full_errno(LOG_INFO, 0, __VA_ARGS__)
+#define log_notice(...)  log_full_errno(LOG_NOTICE, 0, __VA_ARGS__)
+#define log_warning(...) log_full_errno(LOG_WARNING, 0, __VA_ARGS__)
+#define log_error(...)   log_full_errno(LOG_ERR, 0, __VA_ARGS__)
+
+#define log_debug_errno(e, ...)   log_full_errno(LOG_DEBUG, e, __VA_ARGS__)
+#define log_info_errno(e, ...)    log_full_errno(LOG_INFO, e, __VA_ARGS__)
+#define log_notice_errno(e, ...)  log_full_errno(LOG_NOTICE, e, __VA_ARGS__)
+#define log_warning_errno(e, ...) log_full_errno(LOG_WARNING, e, __VA_ARGS__)
+#define log_error_errno(e, ...)   log_full_errno(LOG_ERR, e, __VA_ARGS__)
+
+/*
+ * A token bucket per interval: at most `burst` messages per `interval_usec`.
+ * Not thread-safe; each thread owns its own RateLimit.
+ */
+typedef struct RateLimit {
+        uint64_t interval_usec;
+        unsigned burst;
+        uint64_t begin;
+        unsigned count;
+        unsigned suppressed;
+} RateLimit;
+
+#define RATELIMIT_INIT(interval, b) ((RateLimit){ .interval_usec = (interval), .burst = (b) })
+
+/* True when a message may be logged now. *ret_suppressed receives the number of
+ * messages dropped since the last one that was let through. */
+bool ratelimit_below(RateLimit *rl, uint64_t now_usec, unsigned *ret_suppressed);
