@@ -1,0 +1,75 @@
+"""Runs a module's unittest cases and reports them in TAP for meson.
+
+A skipped case prints "ok N - name # SKIP reason" on a developer machine; with
+ACKD_TEST_STRICT=1 (set by CI, which installs everything) it is "not ok".
+"""
+import os
+import sys
+import time
+import traceback
+import unittest
+
+
+class TapResult(unittest.TestResult):
+    def __init__(self):
+        super().__init__()
+        self.n = 0
+        self.strict = os.environ.get("ACKD_TEST_STRICT") == "1"
+        self.bad = 0
+
+    def _emit(self, ok, test, suffix="", detail=None):
+        self.n += 1
+        name = f"{type(test).__name__}.{test._testMethodName}"
+        print(f"{'ok' if ok else 'not ok'} {self.n} - {name}{suffix}", flush=True)
+        if detail:
+            for line in detail.rstrip().splitlines():
+                print(f"# {line}", flush=True)
+        if not ok:
+            self.bad += 1
+
+    def startTest(self, test):
+        super().startTest(test)
+        self._start = time.monotonic()
+        print(f"# {type(test).__name__}.{test._testMethodName} ...", flush=True)
+
+    def addSuccess(self, test):
+        self._emit(True, test, detail=f"took {time.monotonic() - self._start:.1f}s")
+
+    def addFailure(self, test, err):
+        self._emit(False, test, detail="".join(traceback.format_exception(*err)))
+
+    def addError(self, test, err):
+        self._emit(False, test, detail="".join(traceback.format_exception(*err)))
+
+    def addSkip(self, test, reason):
+        if self.strict:
+            self._emit(False, test, detail=f"skipped, but CI must run it: {reason}")
+        else:
+            self._emit(True, test, f" # SKIP {reason}")
+
+    def addExpectedFailure(self, test, err):
+        self._emit(True, test, " # TODO expected failure")
+
+    def addUnexpectedSuccess(self, test):
+        self._emit(False, test, detail="unexpected success")
+
+
+def main(module="__main__"):
+    suite = unittest.defaultTestLoader.loadTestsFromModule(sys.modules[module])
+    if len(sys.argv) > 1:
+        # Run only cases whose name contains one of the arguments.
+        keep = sys.argv[1:]
+        flat = []
+
+        def walk(s):
+            for t in s:
+                if isinstance(t, unittest.TestSuite):
+                    walk(t)
+                else:
+                    flat.append(t)
+        walk(suite)
+        suite = unittest.TestSuite(t for t in flat if any(k in t.id() for k in keep))
+    print(f"1..{suite.countTestCases()}", flush=True)
+    result = TapResult()
+    suite.run(result)
+    sys.exit(1 if result.bad else 0)
