@@ -158,6 +158,7 @@ static int connection_read_oneshot(Worker *w, Connection *c) {
         if (log_level_enabled(LOG_INFO))
                 connection_log_message(c, w->scratch, (size_t)n, (size_t)n);
         c->pending_acks = 1;
+        stat_add(&w->stats.messages, 1);
         connection_set_state(w, c, CONNECTION_REPLYING);
         return 0;
 }
@@ -177,6 +178,7 @@ static int connection_read_line(Worker *w, Connection *c) {
                 c->flags |= CONNECTION_EOF;
                 if (line_parser_finish(&c->parser, &total)) {
                         c->pending_acks++;
+                        stat_add(&w->stats.messages, 1);
                         if (log_level_enabled(LOG_INFO))
                                 connection_log_message(c, NULL, 0, total);
                 }
@@ -188,6 +190,7 @@ static int connection_read_line(Worker *w, Connection *c) {
                              log_level_enabled(LOG_INFO) ? on_line_message : NULL, c, &too_long);
         if (k > 0) {
                 c->pending_acks += (uint32_t)k;
+                stat_add(&w->stats.messages, k);
                 timer_queue_rearm(&c->profile->idle, &c->timer, w->now);
         }
         if (too_long) {
@@ -299,10 +302,15 @@ static void reject_now(int fd) {
 static void log_busy(Worker *w) {
         unsigned suppressed = 0;
 
-        if (ratelimit_below(&w->busy_log, w->now * USEC_PER_MSEC, &suppressed))
-                log_warning("Connection limit reached (max-connections %llu): answering ERR busy%s",
-                            (unsigned long long)atomic_load(&w->shared->max_connections),
-                            suppressed ? " (repeated messages suppressed)" : "");
+        if (!ratelimit_below(&w->shared->busy_log, w->now * USEC_PER_MSEC, &suppressed))
+                return;
+        if (suppressed > 0)
+                log_warning("Connection limit reached (max-connections %llu): answering ERR busy "
+                            "(%u more since the last message)",
+                            (unsigned long long)atomic_load(&w->shared->max_connections), suppressed);
+        else
+                log_warning("Connection limit reached (max-connections %llu): answering ERR busy",
+                            (unsigned long long)atomic_load(&w->shared->max_connections));
 }
 
 void connection_accept(Worker *w, const Listener *l, int fd, const struct sockaddr *peer, socklen_t peer_len) {

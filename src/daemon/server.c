@@ -28,6 +28,7 @@
  * journal/notify sockets, a config file being read, and slack for libc. */
 #define FD_RESERVE_BASE       16
 #define STATUS_INTERVAL_USEC  USEC_PER_SEC
+#define LOG_INTERVAL_USEC     (10 * USEC_PER_SEC)     /* repeated warnings: one line per interval */
 
 typedef struct Server {
         const CommandLine *command_line;
@@ -439,6 +440,8 @@ int server_run(const CommandLine *command_line, Settings *settings) {
                         .lock = PTHREAD_MUTEX_INITIALIZER,
                         .settings = settings,
                         .event_fd = -1,
+                        .accept_log = RATELIMIT_INIT(LOG_INTERVAL_USEC),
+                        .busy_log = RATELIMIT_INIT(LOG_INTERVAL_USEC),
                 },
         };
         int r;

@@ -13,6 +13,7 @@
 /* X(field, name as shown in STATUS= and logs, counts toward "errors") */
 #define ACKD_STATS(X)                                   \
         X(accepted, "accepted", 0)                      \
+        X(messages, "messages", 0)                      \
         X(acknowledged, "acknowledged", 0)              \
         X(busy, "busy", 1)                              \
         X(too_long, "too-long", 1)                      \

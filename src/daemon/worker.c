@@ -15,7 +15,6 @@
 #define CONNECTION_SLAB_SIZE  256
 #define ACCEPT_PAUSE_MS       100       /* after EMFILE and friends */
 #define SCRATCH_MIN           65536
-#define LOG_INTERVAL_USEC     (10 * USEC_PER_SEC)
 
 struct ConnectionSlab {
         ConnectionSlab *next;
@@ -120,7 +119,7 @@ static void worker_pause_accepting(Worker *w, const WorkerListener *wl, int erro
         unsigned suppressed = 0;
 
         stat_add(&w->stats.accept_errors, 1);
-        if (ratelimit_below(&w->accept_log, w->now * USEC_PER_MSEC, &suppressed)) {
+        if (ratelimit_below(&w->shared->accept_log, w->now * USEC_PER_MSEC, &suppressed)) {
                 if (suppressed > 0)
                         log_warning_errno(error, "accept() on %s failed: %s; pausing new connections for %ums "
                                           "(%u similar messages suppressed)",
@@ -332,8 +331,6 @@ int worker_new(Worker **ret, unsigned id, WorkerShared *shared, const ListenerSe
                 .epoll_fd = -1,
                 .control_fd = -1,
                 .control_kind = SOURCE_CONTROL,
-                .accept_log = RATELIMIT_INIT(LOG_INTERVAL_USEC, 1),
-                .busy_log = RATELIMIT_INIT(LOG_INTERVAL_USEC, 1),
         };
         timer_queue_init(&w->linger, LINGER_TIMEOUT_MS);
 

@@ -39,6 +39,8 @@ typedef struct WorkerShared {
         _Atomic uint64_t active;                /* admitted connections, all workers */
         _Atomic uint64_t rejecting;
         int event_fd;                           /* eventfd: a worker started or exited */
+        RateLimit accept_log;                   /* EMFILE and friends */
+        RateLimit busy_log;                     /* over max-connections */
         unsigned heartbeat_ms;                  /* longest a worker sleeps (the watchdog needs ticks) */
 } WorkerShared;
 
@@ -70,8 +72,6 @@ typedef struct Worker {
         size_t n_listeners;
         bool listening;                         /* listeners are in the epoll set */
         uint64_t accept_resume;                 /* after EMFILE: when to listen again (0: not paused) */
-        RateLimit accept_log;
-        RateLimit busy_log;
 
         Profile *profile;                       /* for new connections */
         Profile *profiles;                      /* every profile still in use, newest first */

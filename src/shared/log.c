@@ -113,20 +113,13 @@ int log_internal(int level, int error, const char *format, ...) {
 }
 
 bool ratelimit_below(RateLimit *rl, uint64_t now_usec, unsigned *ret_suppressed) {
-        if (rl->begin == 0 || now_usec >= rl->begin + rl->interval_usec) {
-                if (ret_suppressed)
-                        *ret_suppressed = rl->suppressed;
-                rl->begin = now_usec;
-                rl->count = 1;
-                rl->suppressed = 0;
-                return true;
+        uint64_t next = atomic_load_explicit(&rl->next_usec, memory_order_relaxed);
+
+        /* Whoever moves next_usec forward gets to log; everyone else counts. */
+        if (now_usec < next || !atomic_compare_exchange_strong(&rl->next_usec, &next, now_usec + rl->interval_usec)) {
+                atomic_fetch_add_explicit(&rl->suppressed, 1, memory_order_relaxed);
+                return false;
         }
-        if (rl->count < rl->burst) {
-                rl->count++;
-                if (ret_suppressed)
-                        *ret_suppressed = 0;
-                return true;
-        }
-        rl->suppressed++;
-        return false;
+        *ret_suppressed = atomic_exchange_explicit(&rl->suppressed, 0, memory_order_relaxed);
+        return true;
 }

@@ -17,6 +17,7 @@
  * (STRERROR rather than glibc's %m: ISO C, and so -Wpedantic, does not know %m.)
  */
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -58,18 +59,17 @@ int log_internal(int level, int error, const char *format, ...) _printf_(3, 4);
 #define log_error_errno(e, ...)   log_full_errno(LOG_ERR, e, __VA_ARGS__)
 
 /*
- * A token bucket per interval: at most `burst` messages per `interval_usec`.
- * Not thread-safe; each thread owns its own RateLimit.
+ * At most one message per interval, shared by all threads (lock-free), so an
+ * error that repeats for every connection is logged once per interval however
+ * many workers see it.
  */
 typedef struct RateLimit {
         uint64_t interval_usec;
-        unsigned burst;
-        uint64_t begin;
-        unsigned count;
-        unsigned suppressed;
+        _Atomic uint64_t next_usec;
+        _Atomic unsigned suppressed;
 } RateLimit;
 
-#define RATELIMIT_INIT(interval, b) ((RateLimit){ .interval_usec = (interval), .burst = (b) })
+#define RATELIMIT_INIT(interval) { .interval_usec = (interval) }
 
 /* True when a message may be logged now. *ret_suppressed receives the number of
  * messages dropped since the last one that was let through. */
