@@ -9,6 +9,7 @@ addresses from its "Listening on ..." log lines, so tests can run in parallel.
 """
 import os
 import re
+import resource
 import signal
 import socket
 import subprocess
@@ -33,7 +34,8 @@ class AckdError(Exception):
 class Ackd:
     """One ackd process. Logs are collected from stderr by a thread."""
 
-    def __init__(self, *args, config=None, env=None, wait_ready=True, timeout=10, pass_fds=(), executable=None):
+    def __init__(self, *args, config=None, env=None, wait_ready=True, timeout=10, pass_fds=(), executable=None,
+                 nofile=None):
         self.args = list(args)
         self.config_file = None
         if config is not None:
@@ -52,9 +54,12 @@ class Ackd:
         full_env.pop("JOURNAL_STREAM", None)
         if env:
             full_env.update(env)
+        def limit_fds():
+            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
         self.proc = subprocess.Popen(executable or [ACKD] + self.args, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     env=full_env, pass_fds=pass_fds)
+                                     env=full_env, pass_fds=pass_fds,
+                                     preexec_fn=limit_fds if nofile else None)
         self.pid = self.proc.pid
         self.reader = threading.Thread(target=self._read_logs, daemon=True)
         self.reader.start()
@@ -82,6 +87,11 @@ class Ackd:
 
     def log_text(self):
         return "\n".join(self.log_lines())
+
+    def summary(self):
+        """The counters from the "Stopped: ..." line, as a dict (after the process exited)."""
+        m = self.wait_log(r"Stopped: (.*)$")
+        return {k: int(v) for k, v in (item.rsplit(" ", 1) for item in m.group(1).split(", "))}
 
     def wait_log(self, pattern, timeout=10, start=0):
         """Waits for a log line matching pattern (from line index start). Returns the match."""

@@ -1,0 +1,240 @@
+#!/usr/bin/env python3
+"""Start, reload, stop and restart: nothing acknowledged is lost, a restart always binds."""
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+
+import tap
+from ackdtest import Ackd, AckdTestCase, recv_all, recv_exactly, wait_until
+
+ACK = b"ACK!\n"
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class StopTests(AckdTestCase):
+    def test_sigterm_with_pending_acks_loses_none(self):
+        d = self.start("-l", "line@127.0.0.1:0", "--drain-timeout", "10s")
+        clients = []
+        for _ in range(8):
+            s = d.connect()
+            s.setblocking(False)
+            clients.append(s)
+        # Each client pipelines far more than the socket buffers hold, and reads nothing
+        # yet: ackd owes each of them acks it cannot deliver until they read.
+        chunk = b"msg\n" * 16384
+        sent = [0] * len(clients)
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            progress = False
+            for i, s in enumerate(clients):
+                try:
+                    sent[i] += s.send(chunk)
+                    progress = True
+                except BlockingIOError:
+                    pass
+            if not progress:
+                time.sleep(0.05)
+                if not any(self._can_send(s) for s in clients):
+                    break
+
+        start = time.monotonic()
+        d.signal(signal.SIGTERM)
+        received = []
+        for s in clients:
+            s.setblocking(True)
+            s.settimeout(15)
+            data = recv_all(s, limit=1 << 30)
+            self.assertEqual(data, ACK * (len(data) // len(ACK)), "acks must be whole and in order")
+            received.append(len(data) // len(ACK))
+        self.assertEqual(d.wait(), 0)
+        self.assertLess(time.monotonic() - start, 10)
+
+        summary = d.summary()
+        # Every message ackd took in was acknowledged, and every ack reached its client.
+        self.assertEqual(summary["messages"], summary["acknowledged"])
+        self.assertEqual(sum(received), summary["acknowledged"])
+        for got, s_sent in zip(received, sent):
+            self.assertGreater(got, 0)
+            self.assertLessEqual(got, s_sent // 4)
+
+    @staticmethod
+    def _can_send(s):
+        import select
+        return bool(select.select([], [s], [], 0)[1])
+
+    def test_sigterm_exits_zero_and_releases_the_port(self):
+        port = free_port()
+        d = self.start("-l", f"127.0.0.1:{port}")
+        self.assertEqual(d.stop(), 0)
+        self.assertIn("Stopping", d.log_text())
+        # The port is free again: a plain bind without SO_REUSEADDR succeeds.
+        s = socket.socket()
+        s.bind(("127.0.0.1", port))
+        s.close()
+
+    def test_oneshot_client_waiting_for_its_message_is_answered_during_drain(self):
+        d = self.start("-l", "127.0.0.1:0", "--drain-timeout", "5s")
+        s = d.connect()
+        time.sleep(1.5)   # accepted (TCP_DEFER_ACCEPT holds silent clients about 1 s), no message yet
+        d.signal(signal.SIGTERM)
+        d.wait_log("Stopping")
+        s.sendall(b"late but in flight")
+        self.assertEqual(recv_all(s), b"ACK!")
+        self.assertEqual(d.wait(), 0)
+
+    def test_drain_timeout_bounds_the_stop(self):
+        d = self.start("-l", "127.0.0.1:0", "--drain-timeout", "1s", "--idle-timeout", "60s")
+        idle = [d.connect() for _ in range(5)]
+        time.sleep(1.5)
+        start = time.monotonic()
+        d.signal(signal.SIGTERM)
+        self.assertEqual(d.wait(), 0)
+        self.assertLess(time.monotonic() - start, 3)
+        for s in idle:
+            self.assertEqual(recv_all(s), b"")
+
+    def test_second_sigterm_stops_at_once(self):
+        d = self.start("-l", "127.0.0.1:0", "--drain-timeout", "30s", "--idle-timeout", "60s")
+        idle = d.connect()
+        time.sleep(1.5)
+        d.signal(signal.SIGTERM)
+        d.wait_log("Stopping")
+        start = time.monotonic()
+        d.signal(signal.SIGTERM)
+        self.assertEqual(d.wait(), 0)
+        self.assertLess(time.monotonic() - start, 3)
+        idle.close()
+
+    def test_sigint_stops_like_sigterm(self):
+        d = self.start("-l", "127.0.0.1:0")
+        d.signal(signal.SIGINT)
+        self.assertEqual(d.wait(), 0)
+
+
+class ReloadTests(AckdTestCase):
+    def test_sighup_changes_ack_for_new_connections_only(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False) as f:
+            f.write("listen = 127.0.0.1:0\nlisten = line@127.0.0.1:0\nack = ACK!\n")
+        self.addCleanup(os.unlink, f.name)
+        d = self.start("-c", f.name)
+
+        old = d.connect(1)
+        old.sendall(b"before\n")
+        self.assertEqual(recv_exactly(old, 5), b"ACK!\n")
+
+        with open(f.name, "w") as cf:
+            cf.write("listen = 127.0.0.1:0\nlisten = line@127.0.0.1:0\nack = OK\n")
+        mark = len(d.log_lines())
+        d.signal(signal.SIGHUP)
+        d.wait_log(r'Reloaded: .* ack "OK"', start=mark)
+
+        s = d.connect(0)
+        s.sendall(b"new")
+        self.assertEqual(recv_all(s), b"OK")
+        new_line = d.connect(1)
+        new_line.sendall(b"x\n")
+        self.assertEqual(recv_exactly(new_line, 3), b"OK\n")
+
+        # The connection from before the reload keeps its own ack text and keeps working.
+        for _ in range(100):
+            old.sendall(b"after\n")
+            self.assertEqual(recv_exactly(old, 5), b"ACK!\n")
+        self.assertTrue(d.alive())
+
+    def test_bad_config_on_reload_keeps_running_config(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False) as f:
+            f.write("listen = 127.0.0.1:0\nack = FIRST\n")
+        self.addCleanup(os.unlink, f.name)
+        d = self.start("-c", f.name)
+        with open(f.name, "w") as cf:
+            cf.write("listen = 127.0.0.1:0\nmax-message = lots\n")
+        mark = len(d.log_lines())
+        d.signal(signal.SIGHUP)
+        d.wait_log(r"Reload failed, keeping the running configuration: .*:2: max-message", start=mark)
+        s = d.connect()
+        s.sendall(b"x")
+        self.assertEqual(recv_all(s), b"FIRST")
+
+    def test_listener_change_on_reload_is_reported(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False) as f:
+            f.write("listen = 127.0.0.1:0\n")
+        self.addCleanup(os.unlink, f.name)
+        d = self.start("-c", f.name)
+        with open(f.name, "w") as cf:
+            cf.write("listen = 127.0.0.1:1\n")
+        d.signal(signal.SIGHUP)
+        d.wait_log("listener changes take effect only on restart")
+
+    def test_many_reloads_under_load_drop_nothing(self):
+        d = self.start("-l", "line@127.0.0.1:0")
+        s = d.connect()
+        stop = threading.Event()
+
+        def hup():
+            while not stop.is_set():
+                d.signal(signal.SIGHUP)
+                time.sleep(0.02)
+        t = threading.Thread(target=hup)
+        t.start()
+        try:
+            for i in range(2000):
+                s.sendall(b"m%d\n" % i)
+                self.assertEqual(recv_exactly(s, 5), ACK)
+        finally:
+            stop.set()
+            t.join()
+        self.assertGreater(len([l for l in d.log_lines() if "Reloaded" in l]), 5)
+
+
+class RestartTests(AckdTestCase):
+    def test_kill9_with_time_wait_then_immediate_restart_binds(self):
+        port = free_port()
+        d = Ackd("-l", f"127.0.0.1:{port}", "-l", f"line@127.0.0.1:{port + 1 if port < 65535 else port - 1}")
+        self.addCleanup(d.__exit__)
+        # ackd closes first in oneshot mode, so its side of these ends in TIME_WAIT.
+        for _ in range(50):
+            s = d.connect()
+            s.sendall(b"x")
+            self.assertEqual(recv_all(s), b"ACK!")
+            s.close()
+        held = d.connect()   # and one connection still open when it dies
+        held.sendall(b"y")
+        tw = subprocess.run(["ss", "-Htan", "state", "time-wait", f"( sport = :{port} )"],
+                            capture_output=True, text=True).stdout
+        self.assertGreater(len(tw.splitlines()), 0, "the test needs server-side TIME_WAIT sockets")
+
+        for attempt in range(5):
+            d.proc.kill()
+            d.wait()
+            d = Ackd(*d.args)   # same ports, at once
+            self.addCleanup(d.__exit__)
+            self.assertNotIn("Failed", d.log_text())
+            s = d.connect()
+            s.sendall(b"back")
+            self.assertEqual(recv_all(s), b"ACK!")
+
+    def test_port_in_use_by_another_program_fails_clearly(self):
+        blocker = socket.socket()
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen()
+        port = blocker.getsockname()[1]
+        d = Ackd("-l", f"127.0.0.1:{port}", wait_ready=False)
+        self.addCleanup(d.__exit__)
+        self.assertEqual(d.wait(), 1)
+        self.assertIn(f"Failed to listen on 127.0.0.1:{port}: Address already in use", d.log_text())
+        blocker.close()
+
+
+if __name__ == "__main__":
+    tap.main()

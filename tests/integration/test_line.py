@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""line mode: persistent, pipelined, one ACK!\\n per LF-terminated message, in order."""
+import socket
+import threading
+import time
+
+import tap
+from ackdtest import AckdTestCase, recv_all, recv_exactly, wait_until
+
+ACK = b"ACK!\n"
+
+
+class LineTests(AckdTestCase):
+    def setUp(self):
+        self.d = self.start("-l", "line@127.0.0.1:0", "--idle-timeout", "2s", "--max-message", "100")
+
+    def exchange(self, payload):
+        s = self.d.connect()
+        s.sendall(payload)
+        s.shutdown(socket.SHUT_WR)
+        return recv_all(s)
+
+    def test_10000_pipelined_messages_in_one_write(self):
+        s = self.d.connect()
+        payload = b"".join(b"message %05d\n" % i for i in range(10000))
+        s.sendall(payload)   # one write of 140 KB
+        data = recv_exactly(s, 10000 * len(ACK))
+        self.assertEqual(data, ACK * 10000)
+        # The connection persists: one more round trip on it.
+        s.sendall(b"one more\n")
+        self.assertEqual(recv_exactly(s, len(ACK)), ACK)
+
+    def test_crlf_and_empty_lines_are_messages(self):
+        self.assertEqual(self.exchange(b"a\r\nb\n\n\r\n"), ACK * 4)
+
+    def test_message_split_at_every_byte(self):
+        s = self.d.connect()
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for b in b"split\r\nacross\nwrites\n":
+            s.send(bytes([b]))
+            time.sleep(0.002)
+        self.assertEqual(recv_exactly(s, 3 * len(ACK)), ACK * 3)
+
+    def test_unterminated_message_at_eof_is_acknowledged(self):
+        self.assertEqual(self.exchange(b"one\ntwo\npartial"), ACK * 3)
+
+    def test_eof_without_any_message_gets_nothing(self):
+        self.assertEqual(self.exchange(b""), b"")
+
+    def test_message_of_exactly_max_message_is_accepted(self):
+        self.assertEqual(self.exchange(b"x" * 100 + b"\n"), ACK)
+        self.assertEqual(self.exchange(b"x" * 100 + b"\r\n"), ACK)
+
+    def test_too_long_message_gets_error_after_earlier_acks(self):
+        s = self.d.connect()
+        s.sendall(b"ok\nfine\n" + b"y" * 101 + b"\nnever\n")
+        self.assertEqual(recv_all(s), ACK * 2 + b"ERR message too long\n")
+
+    def test_too_long_without_newline_is_refused_before_the_newline(self):
+        s = self.d.connect()
+        s.sendall(b"z" * 5000)   # no LF ever comes
+        self.assertEqual(recv_all(s), b"ERR message too long\n")
+
+    def test_nul_bytes_are_ordinary(self):
+        self.assertEqual(self.exchange(b"\x00\x00\n\x00\n"), ACK * 2)
+
+    def test_idle_timeout_closes_a_connection_without_messages(self):
+        s = self.d.connect()
+        s.sendall(b"no newline yet")
+        start = time.monotonic()
+        self.assertEqual(recv_all(s), b"")
+        self.assertGreater(time.monotonic() - start, 1.5)
+        self.assertLess(time.monotonic() - start, 5)
+
+    def test_slow_trickle_without_newline_closed_at_idle_timeout(self):
+        s = self.d.connect()
+        start = time.monotonic()
+        closed = False
+        while time.monotonic() - start < 6:
+            try:
+                s.send(b"x")
+            except (BrokenPipeError, ConnectionResetError):
+                closed = True
+                break
+            s.settimeout(0.3)
+            try:
+                if s.recv(100) == b"":
+                    closed = True
+                    break
+            except socket.timeout:
+                pass
+        self.assertTrue(closed, "a client trickling bytes without completing a message must be closed")
+        self.assertLess(time.monotonic() - start, 4.5)
+
+    def test_many_round_trips_on_one_connection(self):
+        s = self.d.connect()
+        for i in range(500):
+            s.sendall(b"ping %d\n" % i)
+            self.assertEqual(recv_exactly(s, len(ACK)), ACK)
+
+
+class BackpressureTests(AckdTestCase):
+    def test_non_reading_client_does_not_grow_rss(self):
+        d = self.start("-l", "line@127.0.0.1:0", "-t", "1")
+        warm = d.connect()
+        warm.sendall(b"warm\n" * 1000)
+        recv_exactly(warm, 1000 * len(ACK))
+        baseline = d.rss_kb()
+
+        # 20 MB of 2-byte messages (10 million acks owed) from a client that never reads.
+        s = d.connect()
+        s.setblocking(False)
+        chunk = b"m\n" * 32768
+        sent, deadline = 0, time.monotonic() + 5
+        while sent < 20_000_000 and time.monotonic() < deadline:
+            try:
+                sent += s.send(chunk)
+            except BlockingIOError:
+                time.sleep(0.01)
+        peak = d.rss_kb()
+        self.assertLess(sent, 20_000_000, "backpressure: ackd must stop reading from a client that does not read")
+        self.assertLess(peak - baseline, 2048, f"RSS grew from {baseline} to {peak} KiB")
+
+        # Now read: every message ackd took in is acknowledged, in order, nothing else.
+        s.setblocking(True)
+        s.settimeout(10)
+        s.shutdown(socket.SHUT_WR)
+        data = recv_all(s, limit=1 << 30)
+        self.assertEqual(len(data) % len(ACK), 0)
+        self.assertEqual(data, ACK * (len(data) // len(ACK)))
+        self.assertEqual(len(data) // len(ACK), sent // 2)
+        self.assertLess(d.rss_kb() - baseline, 2048)
+
+
+if __name__ == "__main__":
+    tap.main()
