@@ -241,9 +241,16 @@ static int listeners_inherit(ListenerSet *set, int n, char **names) {
                 r = sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1);
                 if (r < 0)
                         return log_error_errno(r, "Failed to check passed fd %d (%s): %s", fd, name, STRERROR(r));
-                if (r == 0)
-                        return log_error_errno(EINVAL, "Passed fd %d (%s) is not a listening stream socket",
-                                               fd, name);
+                if (r == 0) {
+                        /* Accept=yes: systemd accepted the connection and passes just that. */
+                        if (n == 1 && sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 0) > 0)
+                                l.connected = true;
+                        else
+                                return log_error_errno(EINVAL,
+                                                       "Passed fd %d (%s) is not a listening stream socket "
+                                                       "(nor the one connection of Accept=yes)",
+                                                       fd, name);
+                }
 
                 listener_describe(&l);
                 if (l.family != AF_INET && l.family != AF_INET6 && l.family != AF_UNIX)
@@ -262,12 +269,14 @@ static int listeners_inherit(ListenerSet *set, int n, char **names) {
                         return log_error_errno(errno, "Failed to make fd %d non-blocking: %s", fd, STRERROR(errno));
                 (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
 
-                listener_tune(&l);
+                if (!l.connected)
+                        listener_tune(&l);
                 r = listener_set_add(set, l);
                 if (r < 0)
                         return log_error_errno(r, "Out of memory");
         }
         set->activated = true;
+        set->inetd = n == 1 && set->items[0].connected;
         return 0;
 }
 #endif
@@ -300,6 +309,12 @@ int listener_set_open(ListenerSet *set, const Settings *s) {
                 return r;
         }
 
+        if (set->inetd) {
+                /* One process per connection: keep the journal to one line per connection at most. */
+                log_debug("Serving one connection on %s (%s, Accept=yes)", set->items[0].name,
+                          protocol_mode_to_string(set->items[0].mode));
+                return 0;
+        }
         for (size_t i = 0; i < set->n_items; i++)
                 log_notice("Listening on %s (%s%s)", set->items[i].name,
                            protocol_mode_to_string(set->items[i].mode),

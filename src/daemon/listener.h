@@ -6,7 +6,9 @@
  * protocol mode in FileDescriptorName=) or bound by ackd itself with
  * SO_REUSEADDR, so a restart binds at once even with connections in TIME_WAIT.
  * An inherited listener is never shut down or unlinked: connections queued on
- * it wait for the next instance.
+ * it wait for the next instance. With Accept=yes, systemd passes a single
+ * connected socket instead ("inetd mode"): ackd serves that one connection and
+ * exits.
  */
 
 #include <stdbool.h>
@@ -21,6 +23,7 @@ typedef struct Listener {
         int family;
         bool activated;                 /* passed in by systemd */
         bool defer_accept;              /* TCP_DEFER_ACCEPT: accept() returns with data waiting */
+        bool connected;                 /* not a listener: the connection of an Accept=yes instance */
         char name[ADDRESS_STRING_MAX];  /* the bound address, e.g. "[::]:9999" */
         char *unlink_path;              /* a socket file we created and remove on exit */
 } Listener;
@@ -29,6 +32,7 @@ typedef struct ListenerSet {
         Listener *items;
         size_t n_items;
         bool activated;
+        bool inetd;                     /* one connected socket (Accept=yes): serve it, then exit */
 } ListenerSet;
 
 /* Takes the sockets systemd passed (LISTEN_FDS), or binds the settings' addresses.

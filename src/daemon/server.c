@@ -157,7 +157,8 @@ static void log_settings(const Server *s, const char *verb) {
         const Settings *st = s->settings;
         char idle[32], drain[32];
 
-        log_notice("%s: %u workers, max-connections %llu, max-message %llu, idle-timeout %s, "
+        /* One process per connection in inetd mode: keep its start and stop out of the journal. */
+        log_full_errno(s->listeners.inetd ? LOG_DEBUG : LOG_NOTICE, 0,"%s: %u workers, max-connections %llu, max-message %llu, idle-timeout %s, "
                    "drain-timeout %s, ack \"%s\"",
                    verb, s->n_workers, (unsigned long long)atomic_load(&s->shared.max_connections),
                    (unsigned long long)st->max_message, format_duration_ms(idle, sizeof idle, st->idle_timeout_ms),
@@ -290,9 +291,17 @@ static int server_start_workers(Server *s) {
                 return log_error_errno(ENOMEM, "Out of memory");
 
         for (unsigned i = 0; i < s->n_workers; i++) {
-                r = worker_new(&s->workers[i], i, &s->shared, &s->listeners);
+                /* In inetd mode the one worker gets the connection, and nothing to listen on. */
+                r = worker_new(&s->workers[i], i, &s->shared,
+                               s->listeners.inetd ? &(ListenerSet){ 0 } : &s->listeners);
                 if (r < 0)
                         return log_error_errno(r, "Failed to create worker %u: %s", i, STRERROR(r));
+        }
+        if (s->listeners.inetd) {
+                Listener *l = &s->listeners.items[0];
+
+                worker_adopt(s->workers[0], l, l->fd);
+                l->fd = -1;
         }
         for (unsigned i = 0; i < s->n_workers; i++) {
                 r = worker_start(s->workers[i]);
@@ -310,9 +319,11 @@ static int server_start_workers(Server *s) {
                 (void)!read(s->shared.event_fd, &v, sizeof v);
                 started = 0;
                 for (unsigned i = 0; i < s->n_workers; i++) {
-                        if (atomic_load(&s->workers[i]->exited))
+                        /* (In inetd mode a worker may start, serve and exit before we look.) */
+                        if (atomic_load(&s->workers[i]->started))
+                                started++;
+                        else if (atomic_load(&s->workers[i]->exited))
                                 return log_error_errno(EIO, "Worker %u failed to start", i);
-                        started += atomic_load(&s->workers[i]->started);
                 }
         }
         return 0;
@@ -387,7 +398,8 @@ static int server_loop(Server *s) {
                         bool unexpected = false;
                         bool all = server_workers_exited(s, &unexpected);
 
-                        if (unexpected && !s->stopping) {
+                        /* In inetd mode the worker ends when its connection does. */
+                        if (unexpected && !s->stopping && !s->listeners.inetd) {
                                 log_error("A worker exited unexpectedly; stopping");
                                 failed = true;
                                 server_stop(s, false);
@@ -408,7 +420,7 @@ static void log_summary(const Server *s) {
                               (unsigned long long)st.f);
         ACKD_STATS(STATS_FORMAT)
 #undef STATS_FORMAT
-        log_notice("Stopped: %s", line);
+        log_full_errno(s->listeners.inetd ? LOG_DEBUG : LOG_NOTICE, 0, "Stopped: %s", line);
 }
 
 static void server_done(Server *s) {
@@ -447,7 +459,6 @@ int server_run(const CommandLine *command_line, Settings *settings) {
         int r;
 
         s.fd_limit = raise_fd_limit();
-        s.n_workers = settings->threads > 0 ? settings->threads : cpu_count();
 
         r = server_setup_signals(&s);
         if (r < 0)
@@ -455,6 +466,7 @@ int server_run(const CommandLine *command_line, Settings *settings) {
         r = listener_set_open(&s.listeners, settings);
         if (r < 0)
                 goto finish;
+        s.n_workers = s.listeners.inetd ? 1 : settings->threads > 0 ? settings->threads : cpu_count();
         r = server_apply_limits(&s, true);
         if (r < 0)
                 goto finish;

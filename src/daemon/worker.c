@@ -270,9 +270,20 @@ static void *worker_main(void *userdata) {
         atomic_store(&w->started, true);
         worker_report(w);
 
-        while (!w->done) {
+        if (w->adopt) {
+                int fd = w->adopt_fd;
+
+                w->adopt_fd = -1;
+                connection_accept(w, w->adopt, fd, NULL, 0);
+        }
+
+        for (;;) {
                 bool control = false;
                 int n;
+
+                /* Stopping, or the one connection of inetd mode is done. */
+                if ((w->stopping || w->adopt) && w->n_connections == 0)
+                        break;
 
                 n = epoll_wait(w->epoll_fd, events, MAX_EVENTS, worker_timeout(w));
                 if (n < 0) {
@@ -306,9 +317,6 @@ static void *worker_main(void *userdata) {
                         worker_control(w);
                 worker_run_timers(w);
                 atomic_fetch_add_explicit(&w->heartbeat, 1, memory_order_relaxed);
-
-                if (w->stopping && w->n_connections == 0)
-                        w->done = true;
         }
 
         worker_for_each_connection(w, connection_close);
@@ -330,6 +338,7 @@ int worker_new(Worker **ret, unsigned id, WorkerShared *shared, const ListenerSe
                 .id = id,
                 .epoll_fd = -1,
                 .control_fd = -1,
+                .adopt_fd = -1,
                 .control_kind = SOURCE_CONTROL,
         };
         timer_queue_init(&w->linger, LINGER_TIMEOUT_MS);
@@ -384,10 +393,16 @@ Worker *worker_free(Worker *w) {
                 worker_profile_release(w, w->profile);
         free(w->listeners);
         free(w->scratch);
+        safe_close(w->adopt_fd);
         safe_close(w->control_fd);
         safe_close(w->epoll_fd);
         free(w);
         return NULL;
+}
+
+void worker_adopt(Worker *w, const Listener *l, int fd) {
+        w->adopt = l;
+        w->adopt_fd = fd;
 }
 
 int worker_start(Worker *w) {

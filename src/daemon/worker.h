@@ -70,6 +70,8 @@ typedef struct Worker {
 
         WorkerListener *listeners;
         size_t n_listeners;
+        const Listener *adopt;                  /* inetd mode: the one connection to serve ... */
+        int adopt_fd;                           /* ... and its socket, owned until served */
         bool listening;                         /* listeners are in the epoll set */
         uint64_t accept_resume;                 /* after EMFILE: when to listen again (0: not paused) */
 
@@ -86,7 +88,6 @@ typedef struct Worker {
 
         uint64_t now;                           /* CLOCK_MONOTONIC_COARSE ms, per loop iteration */
         bool stopping;
-        bool done;
         uint64_t drain_timeout_ms;
         uint64_t drain_deadline;
 
@@ -98,6 +99,9 @@ typedef struct Worker {
 
 int worker_new(Worker **ret, unsigned id, WorkerShared *shared, const ListenerSet *listeners);
 Worker *worker_free(Worker *w);
+
+/* inetd mode: serve this one connected socket (taking ownership of fd), then exit. */
+void worker_adopt(Worker *w, const Listener *l, int fd);
 
 int worker_start(Worker *w);
 void worker_signal(Worker *w, unsigned control);

@@ -6,7 +6,7 @@ import socket
 import tempfile
 
 import tap
-from ackdtest import ACKD, Ackd, AckdTestCase, recv_all
+from ackdtest import ACKD, Ackd, AckdTestCase, recv_all, wait_until
 
 ACTIVATE = shutil.which("systemd-socket-activate")
 
@@ -92,6 +92,27 @@ class ActivationTests(AckdTestCase):
         d.wait_log("Ready")
         self.assertEqual(d.stop(), 0)
         self.assertTrue(os.path.exists(path), "a socket systemd owns must not be unlinked by ackd")
+
+    def test_accept_yes_inetd_mode_serves_one_connection_per_instance(self):
+        port = free_port()
+        for name, payload, reply in (("oneshot", b"Hello World!", b"ACK!"),
+                                     ("line", b"a\nb\npartial", b"ACK!\n" * 3)):
+            with self.subTest(name=name):
+                cmd = [ACTIVATE, "--accept", "-l", f"127.0.0.1:{port}", f"--fdname={name}",
+                       ACKD, "-c", os.devnull]
+                d = Ackd(executable=cmd, wait_ready=False)
+                self.addCleanup(d.__exit__)
+                d.wait_log(r"Listening on .* as 3")
+                for i in range(5):
+                    self.assertEqual(self.talk(socket.AF_INET, ("127.0.0.1", port), payload), reply)
+                # Each instance exits cleanly once its connection is done.
+                deaths = lambda: [l for l in d.log_lines() if "died with code" in l]
+                self.assertTrue(wait_until(lambda: len(deaths()) == 5, timeout=10), d.log_text())
+                self.assertTrue(all(l.endswith("code 0") for l in deaths()), deaths())
+                # ...and stays out of the journal at the default log level.
+                self.assertNotIn("Ready", d.log_text())
+                d.kill()
+                port = free_port()
 
     def test_datagram_socket_is_refused(self):
         port = free_port()
