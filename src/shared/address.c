@@ -26,6 +26,15 @@ static bool host_name_valid(const char *h) {
         return true;
 }
 
+/* Leading bytes of s[0..n) that are printable ASCII: stops at NUL and at any control or high byte. */
+static size_t printable_prefix(const char *s, size_t n) {
+        size_t i = 0;
+
+        while (i < n && (unsigned char)s[i] >= 0x20 && (unsigned char)s[i] < 0x7f)
+                i++;
+        return i;
+}
+
 static bool all_digits_and_dots(const char *h) {
         return h[strspn(h, "0123456789.")] == '\0';
 }
@@ -195,11 +204,12 @@ const char *sockaddr_format(const struct sockaddr *sa, socklen_t len, char *buf,
                 if (len <= (socklen_t)offsetof(struct sockaddr_un, sun_path) || n == 0)
                         (void)snprintf(buf, size, "unix");
                 else if (un->sun_path[0] == '\0')
-                        /* Abstract names may hold any byte; show the printable prefix only. */
-                        (void)snprintf(buf, size, "unix:@%.*s", (int)strnlen(un->sun_path + 1, n - 1),
-                                       un->sun_path + 1);
+                        /* Names may hold any byte and end up in logs: show the printable prefix only. */
+                        (void)snprintf(buf, size, "unix:@%.*s",
+                                       (int)printable_prefix(un->sun_path + 1, n - 1), un->sun_path + 1);
                 else
-                        (void)snprintf(buf, size, "unix:%.*s", (int)strnlen(un->sun_path, n), un->sun_path);
+                        (void)snprintf(buf, size, "unix:%.*s", (int)printable_prefix(un->sun_path, n),
+                                       un->sun_path);
                 break;
         }
         default:
