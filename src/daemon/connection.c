@@ -76,10 +76,10 @@ static void connection_log_message(Connection *c, const char *data, size_t len, 
         (void)escape_bytes(text, sizeof text, data, len, LOG_PREVIEW_BYTES);
         if (!data)
                 log_info("Received: %zu bytes without a newline before EOF from %s", total, peer);
-        else if (len == total)
+        else if (len == total && len <= LOG_PREVIEW_BYTES)
                 log_info("Received: \"%s\" from %s", text, peer);
-        else
-                log_info("Received: \"...%s\" (%zu bytes) from %s", text, total, peer);
+        else    /* cut short here, or began in an earlier read */
+                log_info("Received: \"%s%s\" (%zu bytes) from %s", len < total ? "..." : "", text, total, peer);
 }
 
 static void on_line_message(const LineMessage *m, void *userdata) {

@@ -322,16 +322,23 @@ int listener_set_open(ListenerSet *set, const Settings *s) {
         return 0;
 }
 
-void listener_set_close(ListenerSet *set) {
-        for (size_t i = 0; i < set->n_items; i++) {
-                Listener *l = &set->items[i];
-
-                l->fd = safe_close(l->fd);
-                if (l->unlink_path) {
-                        (void)unlink(l->unlink_path);
-                        free(l->unlink_path);
-                }
+static void listener_close(Listener *l) {
+        l->fd = safe_close(l->fd);
+        if (l->unlink_path) {
+                (void)unlink(l->unlink_path);
+                l->unlink_path = mfree(l->unlink_path);
         }
+}
+
+void listener_set_close_bound(ListenerSet *set) {
+        for (size_t i = 0; i < set->n_items; i++)
+                if (!set->items[i].activated)
+                        listener_close(&set->items[i]);
+}
+
+void listener_set_close(ListenerSet *set) {
+        for (size_t i = 0; i < set->n_items; i++)
+                listener_close(&set->items[i]);
         free(set->items);
         *set = (ListenerSet){ 0 };
 }

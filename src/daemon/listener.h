@@ -39,6 +39,9 @@ typedef struct ListenerSet {
  * Logs what it listens on; logs and returns a negative errno on failure. */
 int listener_set_open(ListenerSet *set, const Settings *s);
 
+/* Closes the listeners ackd bound itself (not those from systemd); removes its socket files. */
+void listener_set_close_bound(ListenerSet *set);
+
 /* Closes every listener; removes socket files ackd created. */
 void listener_set_close(ListenerSet *set);
 

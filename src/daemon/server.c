@@ -196,7 +196,7 @@ static void server_reload(Server *s) {
         /* Sockets and threads are fixed for the life of the process. */
         if (!s->listeners.activated && !listen_lists_equal(n, s->settings))
                 log_warning("Reload: listener changes take effect only on restart");
-        if (n->threads != s->settings->threads)
+        if (!s->listeners.inetd && (n->threads > 0 ? n->threads : cpu_count()) != s->n_workers)
                 log_warning("Reload: a new thread count takes effect only on restart");
 
         log_set_max_level(n->log_level);
@@ -360,19 +360,35 @@ static void server_tick(Server *s) {
                        (unsigned long long)(s->stop_deadline_usec + USEC_PER_SEC - now + s->tick_usec));
 }
 
-/* Returns true once every worker has exited. */
-static bool server_workers_exited(Server *s, bool *ret_unexpected) {
-        uint64_t v;
-        bool all = true;
+/*
+ * Looks at every worker after each wakeup: the eventfd only says "look", the flags say
+ * what happened (a notice read while waiting for startup is not lost this way).
+ * Returns true once every worker has exited.
+ */
+static bool server_check_workers(Server *s, bool *failed) {
+        unsigned exited = 0, unlistened = 0;
 
-        (void)!read(s->shared.event_fd, &v, sizeof v);
         for (unsigned i = 0; i < s->n_workers; i++) {
-                if (!atomic_load(&s->workers[i]->exited))
-                        all = false;
-                else if (!s->stopping)
-                        *ret_unexpected = true;
+                bool e = atomic_load(&s->workers[i]->exited);
+
+                exited += e;
+                unlistened += e || atomic_load(&s->workers[i]->unlistened);
         }
-        return all;
+
+        /* In inetd mode the worker ends when its connection does; otherwise it never should. */
+        if (exited > 0 && !s->stopping && !s->listeners.inetd) {
+                log_error("A worker exited unexpectedly; stopping");
+                *failed = true;
+                server_stop(s, false);
+        }
+
+        /* Once no worker watches them, close the sockets ackd bound itself, so new clients
+         * are refused at once instead of waiting in a backlog nobody will accept from.
+         * Sockets from systemd stay open: their queued clients wait for the next instance. */
+        if (s->stopping && unlistened == s->n_workers)
+                listener_set_close_bound(&s->listeners);
+
+        return exited == s->n_workers;
 }
 
 static int server_loop(Server *s) {
@@ -384,6 +400,10 @@ static int server_loop(Server *s) {
                         { .fd = s->tick_fd, .events = POLLIN },
                         { .fd = s->shared.event_fd, .events = POLLIN },
                 };
+                uint64_t v;
+
+                if (server_check_workers(s, &failed))
+                        return failed ? -EIO : 0;
 
                 if (poll(p, ELEMENTSOF(p), -1) < 0) {
                         if (errno == EINTR)
@@ -394,19 +414,8 @@ static int server_loop(Server *s) {
                         server_handle_signals(s);
                 if (p[1].revents)
                         server_tick(s);
-                if (p[2].revents) {
-                        bool unexpected = false;
-                        bool all = server_workers_exited(s, &unexpected);
-
-                        /* In inetd mode the worker ends when its connection does. */
-                        if (unexpected && !s->stopping && !s->listeners.inetd) {
-                                log_error("A worker exited unexpectedly; stopping");
-                                failed = true;
-                                server_stop(s, false);
-                        }
-                        if (all)
-                                return failed ? -EIO : 0;
-                }
+                if (p[2].revents)
+                        (void)!read(s->shared.event_fd, &v, sizeof v);
         }
 }
 

@@ -31,9 +31,9 @@
         X(THREADS, "threads", 't', "N", "auto", true, "Worker threads, each with its own epoll loop; auto is one per CPU") \
         X(MAX_CONNECTIONS, "max-connections", 0, "N", "10000", true,                                            \
           "Connections served at once; more are answered \"ERR busy\" (capped by the file descriptor limit)")    \
-        X(MAX_MESSAGE, "max-message", 0, "BYTES", "1024", true, "Longest message (K and M suffixes allowed)")    \
+        X(MAX_MESSAGE, "max-message", 0, "BYTES", "1024", true, "Longest message, in bytes or with a K, M or G (binary) suffix")    \
         X(IDLE_TIMEOUT, "idle-timeout", 0, "SECS", "30", true,                                                  \
-          "Close a connection that completes no message for this long (ms, s, min, h suffixes allowed)")        \
+          "Close a connection that neither completes a message nor takes an acknowledgement for this long; seconds, or a number with ms, s, min or h")        \
         X(DRAIN_TIMEOUT, "drain-timeout", 0, "SECS", "5", true,                                                 \
           "On stop, time allowed to deliver pending acknowledgements")                                          \
         X(ACK, "ack", 0, "TEXT", ACK_DEFAULT_TEXT, true, "Reply text (line mode adds a newline)")               \

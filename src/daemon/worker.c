@@ -178,6 +178,12 @@ static void worker_for_each_connection(Worker *w, void (*f)(Worker *w, Connectio
         for_each_in_queue(w, &w->linger, f);
 }
 
+static void worker_report(Worker *w) {
+        uint64_t one = 1;
+
+        (void)!write(w->shared->event_fd, &one, sizeof one);
+}
+
 static void worker_begin_stop(Worker *w, bool abort_now) {
         if (!w->stopping) {
                 w->stopping = true;
@@ -185,6 +191,8 @@ static void worker_begin_stop(Worker *w, bool abort_now) {
                 /* Only leave the epoll set; the listening sockets stay open (and, when they
                  * came from systemd, keep queueing connections for the next instance). */
                 (void)worker_listen(w, false);
+                atomic_store(&w->unlistened, true);
+                worker_report(w);
                 w->drain_deadline = w->now + w->drain_timeout_ms;
                 worker_for_each_connection(w, connection_stop);
         }
@@ -249,12 +257,6 @@ static int worker_timeout(Worker *w) {
         if (next <= w->now)
                 return 0;
         return (int)MIN(next - w->now, (uint64_t)w->shared->heartbeat_ms);
-}
-
-static void worker_report(Worker *w) {
-        uint64_t one = 1;
-
-        (void)!write(w->shared->event_fd, &one, sizeof one);
 }
 
 static void *worker_main(void *userdata) {

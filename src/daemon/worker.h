@@ -94,6 +94,7 @@ typedef struct Worker {
         WorkerStats stats;
         _Atomic uint64_t heartbeat;             /* loop iterations; the watchdog checks it moves */
         _Atomic bool started;
+        _Atomic bool unlistened;                /* stopping: the listeners left the epoll set */
         _Atomic bool exited;
 } Worker;
 

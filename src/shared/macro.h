@@ -43,6 +43,12 @@ static inline void closep(int *fd) {
         *fd = safe_close(*fd);
 }
 
+/* Returns NULL so that "p = mfree(p);" leaves the pointer invalidated. */
+static inline void *mfree(void *p) {
+        free(p);
+        return NULL;
+}
+
 static inline void freep(void *p) {
         free(*(void **)p);
 }

@@ -33,13 +33,29 @@ class TapResult(unittest.TestResult):
         print(f"# {type(test).__name__}.{test._testMethodName} ...", flush=True)
 
     def addSuccess(self, test):
-        self._emit(True, test, detail=f"took {time.monotonic() - self._start:.1f}s")
+        # With failed subtests, unittest still calls addSuccess; stopTest reports those.
+        if not getattr(test, "_tap_subtest_failures", None):
+            self._emit(True, test, detail=f"took {time.monotonic() - self._start:.1f}s")
 
     def addFailure(self, test, err):
         self._emit(False, test, detail="".join(traceback.format_exception(*err)))
 
     def addError(self, test, err):
         self._emit(False, test, detail="".join(traceback.format_exception(*err)))
+
+    def addSubTest(self, test, subtest, err):
+        # A failing subTest fails its test case, with the subtest named in the diagnostics.
+        if err is not None:
+            if not hasattr(test, "_tap_subtest_failures"):
+                test._tap_subtest_failures = []
+            test._tap_subtest_failures.append(
+                f"{subtest._subDescription()}:\n" + "".join(traceback.format_exception(*err)))
+
+    def stopTest(self, test):
+        failures = getattr(test, "_tap_subtest_failures", None)
+        if failures:
+            self._emit(False, test, detail="\n".join(failures))
+        super().stopTest(test)
 
     def addSkip(self, test, reason):
         if self.strict:

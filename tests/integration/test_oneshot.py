@@ -196,7 +196,7 @@ class VerboseLogTests(AckdTestCase):
         s = d.connect()
         s.sendall(b"A" * 1000)
         self.assertEqual(recv_all(s), b"ACK!")
-        m = d.wait_log(r'Received: "(A+)\.\.\." from')
+        m = d.wait_log(r'Received: "(A+)\.\.\." \(1000 bytes\) from')
         self.assertEqual(len(m.group(1)), 64)
 
     def test_default_level_logs_no_connections(self):
