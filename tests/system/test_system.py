@@ -1,0 +1,347 @@
+#!/usr/bin/env python3
+"""System test: the packages, installed and run under a real systemd (PID 1).
+
+Builds the .deb and .rpm from this working tree (tools/dev packages), boots a
+minimal Debian 12 container with systemd as PID 1 (debootstrap +
+systemd-nspawn --boot, no network), installs the .deb in it and checks what a
+user of the package sees: socket activation, both protocols, STATUS=, reload,
+a restart under load that loses nothing, the watchdog, the journal, the man
+pages, the Accept=yes units, and a purge that leaves nothing behind.
+
+Needs root, debootstrap and systemd-container; CI (tools/dev test as root)
+has them. The container is torn down even when a check fails.
+"""
+import glob
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+import tap  # noqa: E402
+
+SOURCE_ROOT = os.environ.get("ACKD_SOURCE_ROOT") or os.path.join(os.path.dirname(__file__), "..", "..")
+CACHE = os.environ.get("ACKD_SYSTEM_CACHE", "/var/tmp/ackd-system-cache")
+
+
+def sh(*cmd, check=True, timeout=300, **kw):
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
+    if check and r.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
+    return r
+
+
+def missing_prerequisites():
+    if os.geteuid() != 0:
+        return "needs root (debootstrap, systemd-nspawn)"
+    for tool in ("debootstrap", "systemd-nspawn", "nsenter", "dpkg-buildpackage", "rpmbuild", "lintian"):
+        if not shutil.which(tool):
+            return f"{tool} not installed"
+    return None
+
+
+def debian_mirror():
+    """The Debian mirror apt uses here (the only one reachable)."""
+    for path in glob.glob("/etc/apt/sources.list.d/*.sources"):
+        with open(path) as f:
+            m = re.search(r"^URIs:\s*(\S+/debian)/?\s*$", f.read(), re.M)
+            if m:
+                return m.group(1)
+    if os.path.exists("/etc/apt/sources.list"):
+        with open("/etc/apt/sources.list") as f:
+            m = re.search(r"^deb\s+(?:\[[^]]*\]\s+)?(\S+/debian)/?\s+bookworm\b", f.read(), re.M)
+            if m:
+                return m.group(1)
+    return "http://deb.debian.org/debian"
+
+
+class Artifacts:
+    """Packages built once for the whole run."""
+    dir = None
+
+    @classmethod
+    def build(cls):
+        if cls.dir is None:
+            cls.dir = tempfile.mkdtemp(prefix="ackd-dist-")
+            sh(os.path.join(SOURCE_ROOT, "tools", "dev"), "packages", cls.dir, timeout=1200)
+        return cls.dir
+
+    @classmethod
+    def one(cls, pattern):
+        found = glob.glob(os.path.join(cls.build(), pattern))
+        if len(found) != 1:
+            raise AssertionError(f"expected one {pattern} in {cls.dir}, found {found}")
+        return found[0]
+
+
+class PackageTests(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        reason = missing_prerequisites()
+        if reason:
+            raise unittest.SkipTest(reason)
+        Artifacts.build()
+
+    def test_deb_and_source_package_are_lintian_clean(self):
+        # tools/dev packages already fails on any lintian error or warning; check again here
+        # so the case is visible on its own.
+        for artifact in (Artifacts.one("ackd_*.deb"), Artifacts.one("ackd_*.dsc")):
+            r = sh("lintian", "--fail-on", "error,warning", artifact, check=False)
+            self.assertEqual(r.returncode, 0, f"{artifact}:\n{r.stdout}{r.stderr}")
+
+    def test_deb_contents(self):
+        listing = sh("dpkg-deb", "--contents", Artifacts.one("ackd_*.deb")).stdout
+        for path in ("./usr/sbin/ackd", "./usr/bin/ackc", "ackd.socket", "ackd.service", "ackd-line.socket",
+                     "ackd-inetd.socket", "ackd@.service", "man8/ackd.8", "man5/ackd.conf.5", "man1/ackc.1",
+                     "./etc/ackd/ackd.conf"):
+            self.assertIn(path, listing)
+
+    def test_rpm_contents(self):
+        listing = sh("rpm", "-qlp", Artifacts.one("ackd-*.rpm")).stdout.split()
+        for path in ("/usr/sbin/ackd", "/usr/bin/ackc", "/usr/lib/systemd/system/ackd.socket",
+                     "/usr/lib/systemd/system/ackd.service", "/etc/ackd/ackd.conf"):
+            self.assertIn(path, listing)
+        self.assertTrue(any(p.startswith("/usr/share/man/man8/ackd.8") for p in listing), listing)
+        self.assertTrue(any(p.startswith("/usr/share/man/man1/ackc.1") for p in listing), listing)
+        scripts = sh("rpm", "-qp", "--scripts", Artifacts.one("ackd-*.rpm")).stdout
+        self.assertIn("ackd.socket", scripts)
+
+
+class Container:
+    """A booted systemd-nspawn container; run() executes a command inside it."""
+
+    def __init__(self):
+        os.makedirs(CACHE, exist_ok=True)
+        base = os.path.join(CACHE, "bookworm-minbase")
+        if not os.path.exists(os.path.join(base, ".complete")):
+            shutil.rmtree(base, ignore_errors=True)
+            sh("debootstrap", "--variant=minbase", "--include=systemd,systemd-sysv,dbus,man-db",
+               "bookworm", base, debian_mirror(), timeout=900)
+            open(os.path.join(base, ".complete"), "w").close()
+        self.dir = tempfile.mkdtemp(prefix="ackd-container-", dir="/var/tmp")
+        self.root = os.path.join(self.dir, "root")
+        sh("cp", "-a", base, self.root)
+        self.log = open(os.path.join(self.dir, "nspawn.log"), "w+")
+        self.nspawn = subprocess.Popen(
+            ["systemd-nspawn", "-D", self.root, "--boot", "--register=no", "--keep-unit",
+             "--private-network", "--quiet", "--machine", f"ackd-test-{os.getpid()}"],
+            stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT)
+        self.leader = None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and self.leader is None:
+            children = sh("ps", "--ppid", str(self.nspawn.pid), "-o", "pid=", check=False).stdout.split()
+            if children:
+                self.leader = int(children[0])
+            elif self.nspawn.poll() is not None:
+                break
+            else:
+                time.sleep(0.1)
+        if self.leader is None:
+            self.log.seek(0)
+            raise AssertionError("the container did not start:\n" + self.log.read())
+        state = self.run("systemctl", "is-system-running", "--wait", check=False, timeout=120).stdout.strip()
+        if state not in ("running", "degraded"):
+            raise AssertionError(f"container boot ended in state {state!r}")
+
+    def run(self, *cmd, check=True, timeout=120, input=None):
+        return sh("nsenter", "-t", str(self.leader), "-m", "-u", "-i", "-n", "-p", "--",
+                  "env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8", "TERM=dumb",
+                  *cmd, check=check, timeout=timeout, input=input)
+
+    def shell(self, script, **kw):
+        return self.run("sh", "-c", script, **kw)
+
+    def destroy(self):
+        if self.nspawn.poll() is None and self.leader:
+            # SIGRTMIN+4 asks systemd for a clean poweroff; nspawn exits with it.
+            try:
+                os.kill(self.leader, signal.SIGRTMIN + 4)
+                self.nspawn.wait(30)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                pass
+        if self.nspawn.poll() is None:
+            self.nspawn.kill()
+            self.nspawn.wait(10)
+        if self.leader:
+            try:
+                os.kill(self.leader, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class ContainerTests(unittest.TestCase):
+    """In order: install, use, reload, restart under load, watchdog, man, purge."""
+
+    @classmethod
+    def setUpClass(cls):
+        reason = missing_prerequisites()
+        if reason:
+            raise unittest.SkipTest(reason)
+        deb = Artifacts.one("ackd_*.deb")
+        cls.c = Container()
+        try:
+            shutil.copy(deb, os.path.join(cls.c.root, "tmp", "ackd.deb"))
+            # No network inside: dpkg only (the container already has libc6 and libsystemd0).
+            cls.c.run("dpkg", "-i", "/tmp/ackd.deb", timeout=300)
+        except BaseException:
+            cls.c.destroy()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.c.destroy()
+
+    def status(self, prop, unit="ackd.service"):
+        return self.c.run("systemctl", "show", "-p", prop, "--value", unit).stdout.strip()
+
+    def ackc(self, *args, input=None):
+        return self.c.run("ackc", "-H", "127.0.0.1", *args, input=input, check=False)
+
+    def test_01_units_verify_clean(self):
+        r = self.c.run("systemd-analyze", "verify", "ackd.socket", "ackd.service", "ackd-line.socket",
+                       "ackd-inetd.socket", "ackd@.service", check=False)
+        self.assertEqual((r.returncode, r.stdout + r.stderr), (0, ""))
+
+    def test_02_security_score_at_most_1_0(self):
+        r = self.c.run("systemd-analyze", "security", "--offline=yes", "/lib/systemd/system/ackd.service",
+                       check=False)
+        m = re.search(r"Overall exposure level for ackd.service: (\d+\.\d+)", r.stdout)
+        self.assertIsNotNone(m, r.stdout + r.stderr)
+        print(f"# systemd-analyze security: {m.group(1)}")
+        self.assertLessEqual(float(m.group(1)), 1.0)
+
+    def test_03_socket_active_and_ackd_not_running_until_first_connection(self):
+        self.assertEqual(self.status("ActiveState", "ackd.socket"), "active")
+        self.assertEqual(self.status("UnitFileState", "ackd.socket"), "enabled")
+        self.assertEqual(self.status("ActiveState"), "inactive")
+        self.assertEqual(self.status("MainPID"), "0")
+        self.assertEqual(self.c.run("pgrep", "-x", "ackd", check=False).returncode, 1)
+
+    def test_04_oneshot_ack_starts_ackd(self):
+        r = self.ackc("-p", "9999", "Hello World!")
+        self.assertEqual((r.returncode, r.stdout), (0, "ACK!\n"), r.stderr)
+        # The exact bytes on the wire: ACK! and EOF, no newline.
+        raw = self.c.shell("exec 3<>/dev/tcp/127.0.0.1/9999; printf 'Hello World!' >&3; od -An -c <&3").stdout
+        self.assertEqual(raw.split(), ["A", "C", "K", "!"])
+        self.assertEqual(self.status("ActiveState"), "active")
+        self.assertNotEqual(self.status("MainPID"), "0")
+
+    def test_05_line_socket(self):
+        self.c.run("systemctl", "enable", "--now", "ackd-line.socket")
+        self.c.run("systemctl", "restart", "ackd.service")
+        r = self.ackc("-m", "line", "-p", "9998", input="a\nb\n")
+        self.assertEqual((r.returncode, r.stdout), (0, "ACK!\nACK!\n"), r.stderr)
+        raw = self.c.shell("exec 3<>/dev/tcp/127.0.0.1/9998; printf 'x\\n' >&3; head -c 5 <&3 | od -An -c").stdout
+        self.assertEqual(raw.split(), ["A", "C", "K", "!", "\\n"])
+
+    def test_06_status_shows_live_figures(self):
+        out = self.c.run("systemctl", "status", "ackd", "--no-pager", check=False).stdout
+        m = re.search(r'Status: "Serving (\d+) connections; accepted (\d+), acknowledged (\d+), errors (\d+)"', out)
+        self.assertIsNotNone(m, out)
+        self.assertGreaterEqual(int(m.group(2)), 1)
+        self.assertGreaterEqual(int(m.group(3)), 1)
+
+    def test_07_reload(self):
+        pid = self.status("MainPID")
+        self.c.shell("sed -i 's/^#ack = ACK!$/ack = RELOADED/' /etc/ackd/ackd.conf")
+        self.c.run("systemctl", "reload", "ackd")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if "RELOADED" in self.ackc("-p", "9999", "--expect", "RELOADED", "x").stdout:
+                break
+            time.sleep(0.2)
+        self.assertEqual(self.ackc("-p", "9999", "--expect", "RELOADED", "x").stdout, "RELOADED\n")
+        self.assertEqual(self.status("MainPID"), pid, "a reload must not restart ackd")
+        self.c.shell("sed -i 's/^ack = RELOADED$/#ack = ACK!/' /etc/ackd/ackd.conf")
+        self.c.run("systemctl", "reload", "ackd")
+        journal = self.c.run("journalctl", "-u", "ackd", "--no-pager", "-o", "cat").stdout
+        self.assertIn("Reloaded", journal)
+
+    def test_08_restart_under_load_loses_nothing(self):
+        before = self.status("MainPID")
+        bench = subprocess.Popen(
+            ["nsenter", "-t", str(self.c.leader), "-m", "-u", "-i", "-n", "-p", "--",
+             "ackc", "bench", "-H", "127.0.0.1", "-p", "9999", "-m", "oneshot", "-c", "20", "-d", "6", "--json"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(2)
+        self.c.run("systemctl", "restart", "ackd.service")
+        out, err = bench.communicate(timeout=60)
+        report = json.loads(out)
+        print(f"# restart under load: {report['requests']} requests, errors {report['errors']}")
+        self.assertEqual(bench.returncode, 0, err)
+        self.assertGreater(report["requests"], 1000)
+        self.assertEqual(sum(report["errors"].values()), 0, report["errors"])
+        self.assertNotEqual(self.status("MainPID"), before)
+
+    def test_09_watchdog_restarts_a_stopped_ackd(self):
+        self.c.shell("mkdir -p /run/systemd/system/ackd.service.d && printf '[Service]\\nWatchdogSec=2s\\n"
+                     "TimeoutAbortSec=2s\\n' > /run/systemd/system/ackd.service.d/watchdog.conf")
+        self.c.run("systemctl", "daemon-reload")
+        self.c.run("systemctl", "restart", "ackd.service")
+        pid = self.status("MainPID")
+        restarts = int(self.status("NRestarts"))
+        self.c.shell(f"kill -STOP {pid}")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.status("MainPID") not in (pid, "0") and int(self.status("NRestarts")) > restarts:
+                break
+            time.sleep(0.5)
+        self.assertNotEqual(self.status("MainPID"), pid)
+        self.assertGreater(int(self.status("NRestarts")), restarts)
+        self.assertIn("Failed with result 'watchdog'",
+                      self.c.run("journalctl", "-u", "ackd", "--no-pager", "-o", "cat").stdout)
+        self.assertEqual(self.ackc("-p", "9999", "after").stdout, "ACK!\n")
+        self.c.shell("rm -r /run/systemd/system/ackd.service.d && systemctl daemon-reload")
+
+    def test_10_journal_has_priorities(self):
+        out = self.c.run("journalctl", "-u", "ackd", "-o", "json", "--no-pager").stdout
+        entries = [json.loads(l) for l in out.splitlines() if l.strip()]
+        ours = [e for e in entries if e.get("_COMM") == "ackd"]
+        self.assertTrue(ours)
+        ready = [e for e in ours if str(e.get("MESSAGE", "")).startswith("Ready:")]
+        self.assertTrue(ready)
+        self.assertTrue(all(e["PRIORITY"] == "5" for e in ready), ready)
+        # Priorities, not just text: a notice-level filter keeps them, an error-level one drops them.
+        self.assertIn("Ready:", self.c.run("journalctl", "-u", "ackd", "-p", "notice", "-o", "cat").stdout)
+        self.assertNotIn("Ready:", self.c.run("journalctl", "-u", "ackd", "-p", "err", "-o", "cat",
+                                              check=False).stdout)
+
+    def test_11_man_pages_render(self):
+        for page, title in (("ackd", "ackd - TCP acknowledgement daemon"), ("ackd.conf", "ackd.conf"),
+                            ("ackc", "ackc")):
+            r = self.c.run("env", "MANPAGER=cat", "MANWIDTH=80", "man", page, check=False)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn(title, r.stdout)
+
+    def test_12_accept_yes_units(self):
+        self.c.run("systemctl", "enable", "--now", "ackd-inetd.socket")
+        for _ in range(3):
+            r = self.ackc("-p", "9997", "one process per connection")
+            self.assertEqual((r.returncode, r.stdout), (0, "ACK!\n"), r.stderr)
+        journal = self.c.run("journalctl", "--no-pager", "-o", "cat").stdout
+        self.assertRegex(journal, r"Started ackd@\d+-127\.0\.0\.1:9997-127\.0\.0\.1:\d+\.service")
+
+    def test_13_purge_leaves_nothing(self):
+        self.c.run("apt-get", "purge", "-y", "ackd", timeout=300)
+        self.assertEqual(self.c.run("dpkg-query", "-W", "-f", "${Status}", "ackd", check=False).stdout.strip()
+                         .split()[-1:], ["not-installed"])
+        leftovers = self.c.shell(
+            "find / -xdev \\( -path /proc -o -path /sys -o -path /tmp -o -path /var/log/journal \\) -prune "
+            "-o -name '*ackd*' -print").stdout.split()
+        self.assertEqual(leftovers, [])
+        self.assertNotIn("ackd", self.c.run("getent", "passwd", check=False).stdout)
+        units = self.c.run("systemctl", "list-unit-files", "ackd*", "--no-legend", check=False).stdout
+        self.assertEqual(units.strip(), "")
+        self.assertEqual(self.c.run("pgrep", "-x", "ackd", check=False).returncode, 1)
+
+
+if __name__ == "__main__":
+    tap.main()
