@@ -43,6 +43,7 @@ typedef struct Server {
         uint64_t tick_usec;
         uint64_t watchdog_usec;         /* 0: no watchdog */
         uint64_t last_watchdog;
+        uint64_t last_status;
         uint64_t *last_heartbeats;
         bool stopping;
         uint64_t stop_deadline_usec;
@@ -353,7 +354,11 @@ static void server_tick(Server *s) {
 
         (void)!read(s->tick_fd, &expirations, sizeof expirations);
         server_watchdog(s, now);
-        server_status(s);
+        /* The tick may be faster than a second for the watchdog's sake; STATUS= need not. */
+        if (now >= s->last_status + STATUS_INTERVAL_USEC) {
+                server_status(s);
+                s->last_status = now;
+        }
         if (s->stopping && now < s->stop_deadline_usec + USEC_PER_SEC)
                 /* Tell systemd the stop is progressing, so TimeoutStopSec= does not cut the drain short. */
                 notify("EXTEND_TIMEOUT_USEC=%llu",
