@@ -5,6 +5,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "privileges.h"
 #include "server.h"
 #include "settings.h"
 
@@ -49,6 +50,11 @@ int main(int argc, char *argv[]) {
                 return EXIT_USAGE;
         }
         log_set_max_level(settings->log_level);
+
+        if (privileges_check(settings->user, command_line.allow_root) < 0) {
+                free(settings);
+                return EXIT_USAGE;
+        }
 
         return server_run(&command_line, settings);
 }

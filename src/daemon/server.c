@@ -20,6 +20,7 @@
 #include "log.h"
 #include "macro.h"
 #include "parse-util.h"
+#include "privileges.h"
 #include "server.h"
 #include "time-util.h"
 #include "worker.h"
@@ -197,6 +198,8 @@ static void server_reload(Server *s) {
         /* Sockets and threads are fixed for the life of the process. */
         if (!s->listeners.activated && !listen_lists_equal(n, s->settings))
                 log_warning("Reload: listener changes take effect only on restart");
+        if (strcmp(n->user, s->settings->user) != 0)
+                log_warning("Reload: a new user takes effect only on restart");
         if (!s->listeners.inetd && (n->threads > 0 ? n->threads : cpu_count()) != s->n_workers)
                 log_warning("Reload: a new thread count takes effect only on restart");
 
@@ -481,6 +484,10 @@ int server_run(const CommandLine *command_line, Settings *settings) {
         if (r < 0)
                 goto finish;
         s.n_workers = s.listeners.inetd ? 1 : settings->threads > 0 ? settings->threads : cpu_count();
+        /* Sockets are open: root, if we had it, is no longer needed. */
+        r = privileges_drop(settings->user);
+        if (r < 0)
+                goto finish;
         r = server_apply_limits(&s, true);
         if (r < 0)
                 goto finish;

@@ -87,6 +87,18 @@ int settings_apply(Settings *s, OptionId id, const char *value, char *err, size_
                 return r < 0 ? range_error(r, err, err_size, "a duration from 0 to 1h") : 0;
         case OPTION_ACK:
                 return apply_ack(s, value, err, err_size);
+        case OPTION_USER: {
+                size_t n = strlen(value);
+
+                if (n == 0 || n > USER_NAME_MAX || value[strcspn(value, " \t:/")] != '\0' ||
+                    (unsigned char)value[0] < 0x21)
+                        return error_at(err, err_size, "expected a user name");
+                for (size_t i = 0; i < n; i++)
+                        if ((unsigned char)value[i] < 0x20 || value[i] == 0x7f)
+                                return error_at(err, err_size, "expected a user name");
+                memcpy(s->user, value, n + 1);
+                return 0;
+        }
         case OPTION_LOG_LEVEL:
                 r = log_level_from_string(value);
                 if (r < 0 || r < LOG_ERR)
@@ -288,6 +300,9 @@ int command_line_parse(int argc, char *argv[], CommandLine *ret, char *err, size
                         break;
                 case OPTION_VERBOSE:
                         c.verbose++;
+                        break;
+                case OPTION_ALLOW_ROOT:
+                        c.allow_root = true;
                         break;
                 case OPTION_VERSION:
                         c.version = true;

@@ -20,6 +20,7 @@
 #define SETTINGS_LISTEN_MAX   64
 #define SETTINGS_THREADS_MAX  256
 #define SETTINGS_ERROR_MAX    512
+#define USER_NAME_MAX         255
 
 #define DEFAULT_CONFIG_PATH SYSCONFDIR "/ackd/ackd.conf"
 
@@ -39,6 +40,9 @@
         X(ACK, "ack", 0, "TEXT", ACK_DEFAULT_TEXT, true, "Reply text (line mode adds a newline)")               \
         X(LOG_LEVEL, "log-level", 0, "LEVEL", "notice", true,                                                   \
           "error, warning, notice, info (each connection and message) or debug")                                \
+        X(USER, "user", 0, "NAME", NULL, true,                                                                  \
+          "Started as root: drop to this user and all capabilities once the sockets are open")                 \
+        X(ALLOW_ROOT, "allow-root", 0, NULL, NULL, false, "Serve as root (without --user); refused otherwise")   \
         X(CONFIG, "config", 'c', "FILE", DEFAULT_CONFIG_PATH, false, "Configuration file")                      \
         X(VERBOSE, "verbose", 'v', NULL, NULL, false, "Log each connection and message; twice for debug")       \
         X(VERSION, "version", 'V', NULL, NULL, false, "Print the version and exit")                             \
@@ -73,6 +77,7 @@ typedef struct Settings {
         char ack[ACK_TEXT_MAX + 1];
         size_t ack_len;
         int log_level;
+        char user[USER_NAME_MAX + 1];   /* empty: stay who we are */
 } Settings;
 
 /* One "--name value" from the command line, kept so a reload can apply it again. */
@@ -87,6 +92,7 @@ typedef struct CommandLine {
         const char *config_path;
         bool config_explicit;           /* --config given: the file must exist */
         unsigned verbose;
+        bool allow_root;
         bool help;
         bool version;
 } CommandLine;

@@ -24,6 +24,10 @@ SOURCE_ROOT = os.environ.get("ACKD_SOURCE_ROOT") or os.path.join(os.path.dirname
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 
+# ackd refuses to serve as root without --user or --allow-root; tests that run
+# as root (CI) say --allow-root unless they test exactly that.
+ROOT_ARGS = ["--allow-root"] if os.geteuid() == 0 else []
+
 LISTENING = re.compile(r"Listening on (\S+) \((oneshot|line)")
 
 
@@ -35,8 +39,10 @@ class Ackd:
     """One ackd process. Logs are collected from stderr by a thread."""
 
     def __init__(self, *args, config=None, env=None, wait_ready=True, timeout=10, pass_fds=(), executable=None,
-                 nofile=None):
+                 nofile=None, root_args=True):
         self.args = list(args)
+        if root_args and "--user" not in self.args:
+            self.args = ROOT_ARGS + self.args
         self.config_file = None
         if config is not None:
             self.config_file = tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False)

@@ -6,7 +6,7 @@ import socket
 import tempfile
 
 import tap
-from ackdtest import ACKD, Ackd, AckdTestCase, recv_all, wait_until
+from ackdtest import ACKD, ROOT_ARGS, Ackd, AckdTestCase, recv_all, wait_until
 
 ACTIVATE = shutil.which("systemd-socket-activate")
 
@@ -31,7 +31,7 @@ class ActivationTests(AckdTestCase):
         cmd = [ACTIVATE]
         for l in listen:
             cmd += ["-l", l]
-        cmd += [f"--fdname={':'.join(names)}", ACKD, "-c", os.devnull, "-v", *args]
+        cmd += [f"--fdname={':'.join(names)}", ACKD, "-c", os.devnull, "-v", *ROOT_ARGS, *args]
         d = Ackd(executable=cmd, wait_ready=False)
         self.addCleanup(d.__exit__)
         d.wait_log(r"Listening on .* as 3")   # systemd-socket-activate is ready
@@ -99,7 +99,7 @@ class ActivationTests(AckdTestCase):
                                      ("line", b"a\nb\npartial", b"ACK!\n" * 3)):
             with self.subTest(name=name):
                 cmd = [ACTIVATE, "--accept", "-l", f"127.0.0.1:{port}", f"--fdname={name}",
-                       ACKD, "-c", os.devnull]
+                       ACKD, "-c", os.devnull, *ROOT_ARGS]
                 d = Ackd(executable=cmd, wait_ready=False)
                 self.addCleanup(d.__exit__)
                 d.wait_log(r"Listening on .* as 3")
@@ -116,7 +116,7 @@ class ActivationTests(AckdTestCase):
 
     def test_datagram_socket_is_refused(self):
         port = free_port()
-        cmd = [ACTIVATE, "--datagram", "-l", f"127.0.0.1:{port}", ACKD, "-c", os.devnull]
+        cmd = [ACTIVATE, "--datagram", "-l", f"127.0.0.1:{port}", ACKD, "-c", os.devnull, *ROOT_ARGS]
         d = Ackd(executable=cmd, wait_ready=False)
         self.addCleanup(d.__exit__)
         d.wait_log(r"Listening on .* as 3")

@@ -6,7 +6,7 @@ import subprocess
 import tempfile
 
 import tap
-from ackdtest import ACKD, SOURCE_ROOT, Ackd, AckdTestCase, recv_all
+from ackdtest import ACKD, ROOT_ARGS, SOURCE_ROOT, Ackd, AckdTestCase, recv_all
 
 
 def run(*args, timeout=10):
@@ -23,7 +23,8 @@ class HelpTests(AckdTestCase):
         r = run("--help")
         self.assertEqual(r.returncode, 0)
         for opt in ("listen", "threads", "max-connections", "max-message", "idle-timeout",
-                    "drain-timeout", "ack", "log-level", "config", "verbose", "version", "help"):
+                    "drain-timeout", "ack", "log-level", "user", "allow-root", "config", "verbose", "version",
+                    "help"):
             self.assertIn(f"--{opt}", r.stdout)
         for line in r.stdout.splitlines():
             self.assertLessEqual(len(line), 79, line)
@@ -39,9 +40,20 @@ class HelpTests(AckdTestCase):
             self.assertIn(f"--{opt}", man, f"ackd(8) does not document --{opt}")
         # Every option the config file accepts is in ackd.conf(5).
         for opt in options:
-            if opt in ("config", "verbose", "version", "help"):
+            if opt in ("config", "verbose", "version", "help", "allow-root"):
                 continue
             self.assertRegex(conf, rf"\*{re.escape(opt)}\*", f"ackd.conf(5) does not document {opt}")
+
+    def test_man_pages_are_lint_clean(self):
+        import glob
+        import shutil
+        if not shutil.which("mandoc"):
+            self.skipTest("mandoc not installed")
+        build = os.environ.get("ACKD_BUILD_ROOT") or os.path.join(SOURCE_ROOT, "build")
+        pages = sorted(glob.glob(os.path.join(build, "man", "*.[1-8]")))
+        self.assertGreaterEqual(len(pages), 2, "man pages were not built (scdoc missing?)")
+        r = subprocess.run(["mandoc", "-Tlint", *pages], capture_output=True, text=True)
+        self.assertEqual((r.returncode, r.stdout + r.stderr), (0, ""))
 
     def test_version(self):
         r = run("--version")
@@ -150,7 +162,7 @@ class JournalTests(AckdTestCase):
         r, w = os.pipe()
         st = os.fstat(w)
         env = dict(os.environ, JOURNAL_STREAM=f"{st.st_dev}:{st.st_ino}")
-        p = subprocess.Popen([ACKD, "-c", os.devnull, "-l", "127.0.0.1:0", "-v"], stderr=w, env=env)
+        p = subprocess.Popen([ACKD, "-c", os.devnull, "-l", "127.0.0.1:0", "-v", *ROOT_ARGS], stderr=w, env=env)
         os.close(w)
         buf = b""
         while b"Ready" not in buf:
