@@ -428,6 +428,12 @@ START_TEST(test_apply_rejects_bad_value_for_every_option) {
                 { OPTION_LOG_LEVEL, "emerg" },
                 { OPTION_LOG_LEVEL, "8" },
                 { OPTION_LOG_LEVEL, "NOTICE" },
+                { OPTION_USER, "" },
+                { OPTION_USER, "two words" },
+                { OPTION_USER, "a:b" },
+                { OPTION_USER, "../etc" },
+                { OPTION_USER, "bad\nname" },
+                { OPTION_USER, A256 },
         };
         bool covered[_OPTION_MAX] = { false };
 
