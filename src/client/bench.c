@@ -1,0 +1,360 @@
+/* SPDX-License-Identifier: MIT */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "engine.h"
+#include "log.h"
+#include "macro.h"
+#include "report.h"
+#include "target.h"
+
+#define PROGRESS_NS 1000000000ull
+
+typedef struct Bench {
+        const ClientArgs *args;
+        EngineShared sh;
+        Target target;
+        Engine **engines;
+        size_t n_engines;
+        char *send_buf;
+        char *expect_buf;
+        int signal_fd;
+        bool interrupted;
+        uint64_t last_completed;        /* progress: at the previous line */
+        uint64_t last_ns;
+} Bench;
+
+static void bench_done(Bench *b) {
+        for (size_t i = 0; i < b->n_engines; i++)
+                engine_free(b->engines[i]);
+        free(b->engines);
+        free(b->send_buf);
+        free(b->expect_buf);
+        b->sh.done_fd = safe_close(b->sh.done_fd);
+        b->signal_fd = safe_close(b->signal_fd);
+}
+
+static uint64_t bench_connections(const ClientArgs *a) {
+        return a->idle > 0 ? a->idle : a->connections;
+}
+
+/* Picks the first of the target's addresses that accepts a connection, when there is a
+ * choice ("localhost" may be ::1 and 127.0.0.1, and the server on only one of them). */
+static int bench_pick_address(Bench *b) {
+        const Target *t = &b->target;
+        size_t index = 0;
+        int fd;
+
+        if (t->n > 1) {
+                fd = target_connect(t, &index, b->args->timeout_ms, false);
+                if (fd < 0) {
+                        fprintf(stderr, "ackc: cannot connect to %s: %s\n", t->name,
+                                fd == -ETIMEDOUT ? "connection timed out" : STRERROR(fd));
+                        return fd;
+                }
+                safe_close(fd);
+        }
+        b->sh.target = t->addrs[index];
+        (void)target_address_format(t, index, b->sh.target_name, sizeof b->sh.target_name);
+        return 0;
+}
+
+/* A source address must be of the target's family: bind() would fail for every connection. */
+static int bench_check_sources(const Bench *b) {
+        const ClientArgs *a = b->args;
+
+        for (size_t i = 0; i < a->n_sources; i++) {
+                const struct sockaddr_storage *ss = &a->sources[i].addr;
+                char name[INET6_ADDRSTRLEN];
+
+                if (ss->ss_family == b->sh.target.addr.ss_family)
+                        continue;
+                if (ss->ss_family == AF_INET6)
+                        (void)inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, name, sizeof name);
+                else
+                        (void)inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, name, sizeof name);
+                fprintf(stderr, "ackc: --source %s is not of the same address family as %s\n", name,
+                        b->sh.target_name);
+                return -EAFNOSUPPORT;
+        }
+        return 0;
+}
+
+/* Raises the soft RLIMIT_NOFILE to the hard one, and checks the connections fit. */
+static int bench_raise_fd_limit(const ClientArgs *a) {
+        uint64_t need = bench_connections(a) + a->threads + BENCH_FD_RESERVE;
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+                return negative_errno();
+        if (rl.rlim_cur < rl.rlim_max) {
+                rl.rlim_cur = rl.rlim_max;
+                (void)setrlimit(RLIMIT_NOFILE, &rl);
+                (void)getrlimit(RLIMIT_NOFILE, &rl);
+        }
+        if (rl.rlim_cur != RLIM_INFINITY && need > rl.rlim_cur) {
+                uint64_t fit = rl.rlim_cur > a->threads + BENCH_FD_RESERVE ? rl.rlim_cur - a->threads - BENCH_FD_RESERVE
+                                                                          : 0;
+
+                fprintf(stderr,
+                        "ackc: %llu connections need %llu file descriptors, but the limit is %llu: at most %llu "
+                        "connections fit (raise the hard limit: ulimit -Hn, or LimitNOFILE=)\n",
+                        (unsigned long long)bench_connections(a), (unsigned long long)need,
+                        (unsigned long long)rl.rlim_cur, (unsigned long long)fit);
+                return -EMFILE;
+        }
+        return 0;
+}
+
+/* The messages a connection may have in flight, back to back, and the expected reply
+ * repeated to cover any read at any offset within a reply. Shared, read-only. */
+static int bench_buffers(Bench *b) {
+        const ClientArgs *a = b->args;
+        size_t unit = a->payload_len + (a->mode == PROTOCOL_LINE), copies = MAX(a->depth, 1u);
+        size_t reply_copies = (ENGINE_READ_SIZE + a->expect_len) / a->expect_len + 1;
+
+        b->send_buf = malloc(MAX(unit * copies, 1u));
+        b->expect_buf = malloc(a->expect_len * reply_copies);
+        if (!b->send_buf || !b->expect_buf)
+                return -ENOMEM;
+        for (size_t i = 0; i < copies; i++) {
+                memcpy(b->send_buf + i * unit, a->payload, a->payload_len);
+                if (a->mode == PROTOCOL_LINE)
+                        b->send_buf[i * unit + unit - 1] = '\n';
+        }
+        for (size_t i = 0; i < reply_copies; i++)
+                memcpy(b->expect_buf + i * a->expect_len, a->expect, a->expect_len);
+
+        b->sh.send_buf = b->send_buf;
+        b->sh.send_unit = unit;
+        b->sh.expect_buf = b->expect_buf;
+        b->sh.expect_unit = a->expect_len;
+        return 0;
+}
+
+static int bench_engines(Bench *b) {
+        const ClientArgs *a = b->args;
+        uint64_t conns = bench_connections(a), t = a->threads;
+        int r;
+
+        b->engines = calloc(t, sizeof *b->engines);
+        if (!b->engines)
+                return -ENOMEM;
+        for (uint64_t k = 0; k < t; k++) {
+                uint64_t n = conns / t + (k < conns % t);
+                uint64_t budget = UINT64_MAX;
+
+                if (a->requests > 0)
+                        budget = a->requests / t + (k < a->requests % t);
+                r = engine_new(&b->engines[k], &b->sh, (unsigned)k, k, t, (size_t)n, budget);
+                if (r < 0)
+                        return r;
+                b->n_engines++;
+        }
+        return 0;
+}
+
+/* Threads get SIGINT and SIGTERM blocked; the main thread reads them from a signalfd. */
+static int bench_signals(Bench *b) {
+        sigset_t mask;
+
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGTERM);
+        if (pthread_sigmask(SIG_BLOCK, &mask, NULL) != 0)
+                return -EINVAL;
+        b->signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+        return b->signal_fd < 0 ? negative_errno() : 0;
+}
+
+static void bench_progress(Bench *b, uint64_t now) {
+        EngineResult *snap;
+        char p99[32];
+        double rate;
+
+        snap = malloc(sizeof *snap);
+        if (!snap)
+                return;
+        engine_result_init(snap);
+        for (size_t i = 0; i < b->n_engines; i++)
+                engine_snapshot(b->engines[i], snap);
+
+        rate = now > b->last_ns ? (double)(snap->completed - b->last_completed) * 1e9 / (double)(now - b->last_ns)
+                                : 0;
+        b->last_completed = snap->completed;
+        b->last_ns = now;
+
+        if (b->args->idle > 0)
+                fprintf(stderr, "\r[%4llus] %llu connected, %llu answered, %llu errors\033[K",
+                        (unsigned long long)((now - b->sh.t0) / PROGRESS_NS), (unsigned long long)snap->connected,
+                        (unsigned long long)snap->completed, (unsigned long long)report_errors_total(snap));
+        else
+                fprintf(stderr, "\r[%4llus] %llu verified, %.0f/s, %llu errors, p99 %s\033[K",
+                        (unsigned long long)((now - b->sh.t0) / PROGRESS_NS), (unsigned long long)snap->completed,
+                        rate, (unsigned long long)report_errors_total(snap),
+                        snap->hist.count ? report_format_ns(p99, sizeof p99, histogram_percentile(&snap->hist, 99))
+                                         : "-");
+        fflush(stderr);
+        free(snap);
+}
+
+static void bench_on_signal(Bench *b) {
+        struct signalfd_siginfo si;
+
+        while (read(b->signal_fd, &si, sizeof si) == (ssize_t)sizeof si) {
+                if (b->interrupted) {
+                        /* A second ^C: the user does not want to wait for the stragglers. */
+                        fprintf(stderr, "%sackc: interrupted\n", b->sh.progress ? "\r\033[K" : "");
+                        _exit(130);
+                }
+                b->interrupted = true;
+                atomic_store(&b->sh.stop, true);
+        }
+}
+
+/* Waits for every engine, showing progress. */
+static void bench_wait(Bench *b) {
+        size_t finished = 0;
+        uint64_t next = b->sh.t0 + PROGRESS_NS;
+
+        while (finished < b->n_engines) {
+                struct pollfd p[2] = {
+                        { .fd = b->signal_fd, .events = POLLIN },
+                        { .fd = b->sh.done_fd, .events = POLLIN },
+                };
+                uint64_t now = clock_ns();
+                int timeout = -1;
+
+                if (b->sh.progress) {
+                        if (now >= next) {
+                                bench_progress(b, now);
+                                next += PROGRESS_NS * ((now - next) / PROGRESS_NS + 1);
+                        }
+                        timeout = (int)((next - now + 999999) / 1000000);
+                }
+                if (poll(p, 2, timeout) < 0 && errno != EINTR)
+                        break;
+                if (p[0].revents & POLLIN)
+                        bench_on_signal(b);
+                if (p[1].revents & POLLIN) {
+                        uint64_t v;
+
+                        if (read(b->sh.done_fd, &v, sizeof v) == (ssize_t)sizeof v)
+                                finished += (size_t)v;
+                }
+        }
+        for (size_t i = 0; i < b->n_engines; i++)
+                engine_join(b->engines[i]);
+        if (b->sh.progress)
+                fputs("\r\033[K", stderr);
+}
+
+static int bench_report(Bench *b) {
+        const ClientArgs *a = b->args;
+        EngineResult *r;
+        BenchReport report;
+        uint64_t errors;
+        int status;
+
+        r = malloc(sizeof *r);
+        if (!r) {
+                fprintf(stderr, "ackc: out of memory\n");
+                return EXIT_FAILURE;
+        }
+        engine_result_init(r);
+        for (size_t i = 0; i < b->n_engines; i++)
+                engine_collect(b->engines[i], r);
+
+        report = (BenchReport){
+                .args = a,
+                .target = b->sh.target_name,
+                .elapsed_ns = r->end > b->sh.t0 ? r->end - b->sh.t0 : 0,
+                .interrupted = b->interrupted,
+                .result = r,
+        };
+        if (a->json)
+                report_json(stdout, &report);
+        else
+                report_text(stdout, &report);
+        fflush(stdout);
+
+        errors = report_errors_total(r);
+        if (r->connected == 0 && errors > 0)
+                status = EXIT_CONNECT;
+        else if (errors > 0)
+                status = EXIT_REPLY;
+        else
+                status = 0;
+        free(r);
+        return status;
+}
+
+int bench_run(const ClientArgs *a) {
+        _cleanup_(bench_done) Bench b = { .args = a, .signal_fd = -1, .sh.done_fd = -1 };
+        char err[ARGS_ERROR_MAX];
+        int r;
+
+        r = target_resolve(a, &b.target, err, sizeof err);
+        if (r < 0) {
+                fprintf(stderr, "ackc: %s\n", err);
+                return EXIT_CONNECT;
+        }
+        r = bench_raise_fd_limit(a);
+        if (r == -EMFILE)
+                return EXIT_USAGE;
+        r = bench_pick_address(&b);
+        if (r < 0)
+                return EXIT_CONNECT;
+        r = bench_check_sources(&b);
+        if (r < 0)
+                return EXIT_USAGE;
+
+        b.sh.args = a;
+        b.sh.timeout_ns = a->timeout_ms * 1000000u;
+        b.sh.n_threads = (unsigned)a->threads;
+        b.sh.progress = isatty(STDERR_FILENO) == 1;
+        atomic_init(&b.sh.stop, false);
+
+        r = bench_buffers(&b);
+        if (r >= 0)
+                r = bench_engines(&b);
+        if (r >= 0) {
+                b.sh.done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+                if (b.sh.done_fd < 0)
+                        r = negative_errno();
+        }
+        if (r >= 0)
+                r = bench_signals(&b);
+        if (r < 0) {
+                fprintf(stderr, "ackc: cannot set up the benchmark: %s\n", STRERROR(r));
+                return EXIT_FAILURE;
+        }
+
+        b.sh.t0 = clock_ns();
+        b.last_ns = b.sh.t0;
+        if (a->idle == 0 && a->requests == 0)
+                b.sh.end = b.sh.t0 + a->duration_ms * 1000000u;
+        for (size_t i = 0; i < b.n_engines; i++) {
+                r = engine_start(b.engines[i]);
+                if (r < 0) {
+                        fprintf(stderr, "ackc: cannot start a thread: %s\n", STRERROR(r));
+                        atomic_store(&b.sh.stop, true);
+                        for (size_t k = 0; k < i; k++)
+                                engine_join(b.engines[k]);
+                        return EXIT_FAILURE;
+                }
+        }
+
+        bench_wait(&b);
+        return bench_report(&b);
+}
