@@ -19,18 +19,23 @@ class TapResult(unittest.TestResult):
 
     def _emit(self, ok, test, suffix="", detail=None):
         self.n += 1
-        name = f"{type(test).__name__}.{test._testMethodName}"
-        print(f"{'ok' if ok else 'not ok'} {self.n} - {name}{suffix}", flush=True)
+        print(f"{'ok' if ok else 'not ok'} {self.n} - {self._name(test)}{suffix}", flush=True)
         if detail:
             for line in detail.rstrip().splitlines():
                 print(f"# {line}", flush=True)
         if not ok:
             self.bad += 1
 
+    @staticmethod
+    def _name(test):
+        # A failing setUpClass is reported on an _ErrorHolder, which has no method name.
+        method = getattr(test, "_testMethodName", None)
+        return f"{type(test).__name__}.{method}" if method else str(test)
+
     def startTest(self, test):
         super().startTest(test)
         self._start = time.monotonic()
-        print(f"# {type(test).__name__}.{test._testMethodName} ...", flush=True)
+        print(f"# {self._name(test)} ...", flush=True)
 
     def addSuccess(self, test):
         # With failed subtests, unittest still calls addSuccess; stopTest reports those.

@@ -134,20 +134,30 @@ class Container:
             stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT)
         self.leader = None
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and self.leader is None:
-            children = sh("ps", "--ppid", str(self.nspawn.pid), "-o", "pid=", check=False).stdout.split()
-            if children:
-                self.leader = int(children[0])
-            elif self.nspawn.poll() is not None:
-                break
-            else:
-                time.sleep(0.1)
+        while time.monotonic() < deadline and self.leader is None and self.nspawn.poll() is None:
+            # nspawn forks helpers before the container's PID 1 exists: wait for systemd itself.
+            for pid in sh("ps", "--ppid", str(self.nspawn.pid), "-o", "pid=", check=False).stdout.split():
+                try:
+                    with open(f"/proc/{pid}/comm") as f:
+                        if f.read().strip() == "systemd":
+                            self.leader = int(pid)
+                except FileNotFoundError:
+                    pass
+            time.sleep(0.1)
         if self.leader is None:
-            self.log.seek(0)
-            raise AssertionError("the container did not start:\n" + self.log.read())
-        state = self.run("systemctl", "is-system-running", "--wait", check=False, timeout=120).stdout.strip()
-        if state not in ("running", "degraded"):
-            raise AssertionError(f"container boot ended in state {state!r}")
+            self.destroy()
+            raise AssertionError("the container did not start:\n" + self.read_log())
+        r = self.run("systemctl", "is-system-running", "--wait", check=False, timeout=120)
+        if r.stdout.strip() not in ("running", "degraded"):
+            log = self.read_log()
+            self.destroy()
+            raise AssertionError(f"container boot ended in state {r.stdout.strip()!r} ({r.stderr.strip()}):\n"
+                                 + log)
+
+    def read_log(self):
+        self.log.flush()
+        with open(self.log.name, errors="replace") as f:
+            return f.read()[-4000:]
 
     def run(self, *cmd, check=True, timeout=120, input=None):
         return sh("nsenter", "-t", str(self.leader), "-m", "-u", "-i", "-n", "-p", "--",
@@ -173,7 +183,8 @@ class Container:
                 os.kill(self.leader, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        self.log.close()
+        if not self.log.closed:
+            self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -188,9 +199,11 @@ class ContainerTests(unittest.TestCase):
         deb = Artifacts.one("ackd_*.deb")
         cls.c = Container()
         try:
-            shutil.copy(deb, os.path.join(cls.c.root, "tmp", "ackd.deb"))
+            # (nspawn mounts a tmpfs on /tmp; /var/tmp is the root directory's own)
+            shutil.copy(deb, os.path.join(cls.c.root, "var", "tmp", "ackd.deb"))
             # No network inside: dpkg only (the container already has libc6 and libsystemd0).
-            cls.c.run("dpkg", "-i", "/tmp/ackd.deb", timeout=300)
+            cls.c.run("dpkg", "-i", "/var/tmp/ackd.deb", timeout=300)
+            os.unlink(os.path.join(cls.c.root, "var", "tmp", "ackd.deb"))
         except BaseException:
             cls.c.destroy()
             raise
@@ -201,6 +214,10 @@ class ContainerTests(unittest.TestCase):
 
     def status(self, prop, unit="ackd.service"):
         return self.c.run("systemctl", "show", "-p", prop, "--value", unit).stdout.strip()
+
+    def ackd_running(self):
+        """Whether any ackd process exists (minbase has no pgrep)."""
+        return self.c.shell("grep -qx ackd /proc/[0-9]*/comm", check=False).returncode == 0
 
     def ackc(self, *args, input=None):
         return self.c.run("ackc", "-H", "127.0.0.1", *args, input=input, check=False)
@@ -223,23 +240,29 @@ class ContainerTests(unittest.TestCase):
         self.assertEqual(self.status("UnitFileState", "ackd.socket"), "enabled")
         self.assertEqual(self.status("ActiveState"), "inactive")
         self.assertEqual(self.status("MainPID"), "0")
-        self.assertEqual(self.c.run("pgrep", "-x", "ackd", check=False).returncode, 1)
+        self.assertFalse(self.ackd_running())
 
     def test_04_oneshot_ack_starts_ackd(self):
         r = self.ackc("-p", "9999", "Hello World!")
         self.assertEqual((r.returncode, r.stdout), (0, "ACK!\n"), r.stderr)
         # The exact bytes on the wire: ACK! and EOF, no newline.
-        raw = self.c.shell("exec 3<>/dev/tcp/127.0.0.1/9999; printf 'Hello World!' >&3; od -An -c <&3").stdout
+        raw = self.c.run("bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/9999; printf 'Hello World!' >&3; od -An -c <&3"
+                         ).stdout
         self.assertEqual(raw.split(), ["A", "C", "K", "!"])
         self.assertEqual(self.status("ActiveState"), "active")
         self.assertNotEqual(self.status("MainPID"), "0")
 
     def test_05_line_socket(self):
-        self.c.run("systemctl", "enable", "--now", "ackd-line.socket")
-        self.c.run("systemctl", "restart", "ackd.service")
+        # As documented: systemd will not start a socket whose service runs, so stop ackd
+        # (ackd.socket keeps listening), add the line socket, and let the next
+        # connection start ackd with both.
+        self.c.run("systemctl", "enable", "ackd-line.socket")
+        self.c.run("systemctl", "stop", "ackd.service")
+        self.c.run("systemctl", "start", "ackd-line.socket")
         r = self.ackc("-m", "line", "-p", "9998", input="a\nb\n")
         self.assertEqual((r.returncode, r.stdout), (0, "ACK!\nACK!\n"), r.stderr)
-        raw = self.c.shell("exec 3<>/dev/tcp/127.0.0.1/9998; printf 'x\\n' >&3; head -c 5 <&3 | od -An -c").stdout
+        raw = self.c.run("bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/9998; printf 'x\\n' >&3; head -c 5 <&3 | od -An -c"
+                         ).stdout
         self.assertEqual(raw.split(), ["A", "C", "K", "!", "\\n"])
 
     def test_06_status_shows_live_figures(self):
@@ -331,16 +354,18 @@ class ContainerTests(unittest.TestCase):
 
     def test_13_purge_leaves_nothing(self):
         self.c.run("apt-get", "purge", "-y", "ackd", timeout=300)
-        self.assertEqual(self.c.run("dpkg-query", "-W", "-f", "${Status}", "ackd", check=False).stdout.strip()
-                         .split()[-1:], ["not-installed"])
+        status = self.c.run("dpkg-query", "-W", "-f", "${Status}", "ackd", check=False).stdout.split()
+        self.assertIn(status[-1:], ([], ["not-installed"]))   # purged packages are often forgotten
+        # (/var/cache/man is man-db's cache of pages it rendered for test_11, pruned by
+        # man-db itself; no package removes it.)
         leftovers = self.c.shell(
-            "find / -xdev \\( -path /proc -o -path /sys -o -path /tmp -o -path /var/log/journal \\) -prune "
-            "-o -name '*ackd*' -print").stdout.split()
+            "find / -xdev \\( -path /proc -o -path /sys -o -path /tmp -o -path /var/log/journal "
+            "-o -path /var/cache/man \\) -prune -o -name '*ackd*' -print").stdout.split()
         self.assertEqual(leftovers, [])
         self.assertNotIn("ackd", self.c.run("getent", "passwd", check=False).stdout)
         units = self.c.run("systemctl", "list-unit-files", "ackd*", "--no-legend", check=False).stdout
         self.assertEqual(units.strip(), "")
-        self.assertEqual(self.c.run("pgrep", "-x", "ackd", check=False).returncode, 1)
+        self.assertFalse(self.ackd_running())
 
 
 if __name__ == "__main__":
