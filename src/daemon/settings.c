@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <ctype.h>
 #include <errno.h>
-#include <getopt.h>
 #include <stdarg.h>
 #include <string.h>
 
@@ -14,7 +13,8 @@
 
 const OptionInfo option_table[_OPTION_MAX] = {
 #define OPTION_INFO(id, n, s, a, d, c, h)                                                                       \
-        [OPTION_##id] = { .name = n, .short_name = s, .argument = a, .default_value = d, .in_config = c, .help = h },
+        [OPTION_##id] = { .name = n, .short_name = s, .argument = a, .default_value = d,                       \
+                          .flags = (c) ? OPTION_IN_CONFIG : 0, .help = h },
         ACKD_OPTIONS(OPTION_INFO)
 #undef OPTION_INFO
 };
@@ -115,7 +115,7 @@ void settings_init(Settings *s) {
 
         *s = (Settings){ 0 };
         for (OptionId id = 0; id < _OPTION_MAX; id++) {
-                if (!option_table[id].default_value || !option_table[id].in_config || id == OPTION_LISTEN)
+                if (!option_table[id].default_value || !(option_table[id].flags & OPTION_IN_CONFIG) || id == OPTION_LISTEN)
                         continue;
                 /* The defaults are literals in the table: failing to parse one is a bug. */
                 if (settings_apply(s, id, option_table[id].default_value, err, sizeof err) < 0)
@@ -187,7 +187,7 @@ int settings_parse_config(Settings *s, FILE *f, const char *filename, char *err,
                 }
 
                 id = option_by_name(key);
-                if (id < 0 || !option_table[id].in_config)
+                if (id < 0 || !(option_table[id].flags & OPTION_IN_CONFIG))
                         return error_at(err, err_size, "%s:%u: unknown setting '%s'", filename, lineno, key);
                 if (settings_apply(s, (OptionId)id, value, reason, sizeof reason) < 0)
                         return error_at(err, err_size, "%s:%u: %s: %s", filename, lineno, key, reason);
@@ -240,62 +240,24 @@ int settings_load(const CommandLine *c, Settings *ret, char *err, size_t err_siz
 }
 
 int command_line_parse(int argc, char *argv[], CommandLine *ret, char *err, size_t err_size) {
-        struct option longopts[_OPTION_MAX + 1] = { 0 };
-        char shortopts[3 * _OPTION_MAX + 2] = ":";
         CommandLine c = { 0 };
-        int opt;
+        OptionParser parser;
+        const char *value;
+        size_t id;
+        int r;
 
-        for (OptionId id = 0; id < _OPTION_MAX; id++) {
-                const OptionInfo *o = &option_table[id];
-
-                longopts[id] = (struct option){
-                        .name = o->name,
-                        .has_arg = o->argument ? required_argument : no_argument,
-                        .val = 0x100 + (int)id,
-                };
-                if (o->short_name) {
-                        size_t n = strlen(shortopts);
-
-                        shortopts[n++] = (char)o->short_name;
-                        if (o->argument)
-                                shortopts[n++] = ':';
-                        shortopts[n] = '\0';
-                }
-        }
+        r = option_parser_init(&parser, option_table, _OPTION_MAX, 0, argc, argv);
+        if (r < 0)
+                return r;
 
         c.values = calloc((size_t)argc + 1, sizeof *c.values);
         if (!c.values)
                 return -ENOMEM;
 
-        optind = 0;
-        opterr = 0;
-        while ((opt = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
-                OptionId id = _OPTION_MAX;
-
-                if (opt == '?') {
-                        if (optopt >= 0x100)
-                                error_at(err, err_size, "option '--%s' takes no value",
-                                         option_table[optopt - 0x100].name);
-                        else if (optopt)
-                                error_at(err, err_size, "unknown option '-%c'", optopt);
-                        else
-                                error_at(err, err_size, "unknown option '%s'", argv[optind - 1]);
-                        goto fail;
-                }
-                if (opt == ':') {
-                        error_at(err, err_size, "option '%s' needs a value", argv[optind - 1]);
-                        goto fail;
-                }
-                if (opt >= 0x100)
-                        id = (OptionId)(opt - 0x100);
-                else
-                        for (OptionId i = 0; i < _OPTION_MAX; i++)
-                                if (option_table[i].short_name == opt)
-                                        id = i;
-
-                switch (id) {
+        while ((r = option_parser_next(&parser, &id, &value, err, err_size)) > 0)
+                switch ((OptionId)id) {
                 case OPTION_CONFIG:
-                        c.config_path = optarg;
+                        c.config_path = value;
                         c.config_explicit = true;
                         break;
                 case OPTION_VERBOSE:
@@ -310,14 +272,15 @@ int command_line_parse(int argc, char *argv[], CommandLine *ret, char *err, size
                 case OPTION_HELP:
                         c.help = true;
                         break;
-                case _OPTION_MAX:
-                        abort();
                 default:
-                        c.values[c.n_values++] = (OptionValue){ .id = id, .value = optarg };
+                        /* A setting: kept in order, applied over the config file (again on reload). */
+                        c.values[c.n_values++] = (OptionValue){ .id = (OptionId)id, .value = value };
                 }
-        }
-        if (optind < argc) {
-                error_at(err, err_size, "unexpected argument '%s'", argv[optind]);
+        if (r < 0)
+                goto fail;
+
+        if (option_parser_operands(&parser) < argc) {
+                error_at(err, err_size, "unexpected argument '%s'", argv[option_parser_operands(&parser)]);
                 goto fail;
         }
 
@@ -334,31 +297,7 @@ void command_line_done(CommandLine *c) {
         *c = (CommandLine){ 0 };
 }
 
-/* Prints text wrapped to `width` columns, continuation lines indented by `indent`. */
-static void print_wrapped(FILE *f, const char *text, int column, int indent, int width) {
-        const char *p = text;
-
-        while (*p) {
-                int word = (int)strcspn(p, " ");
-
-                if (column > indent && column + 1 + word > width) {
-                        fprintf(f, "\n%*s", indent, "");
-                        column = indent;
-                } else if (column > indent) {
-                        fputc(' ', f);
-                        column++;
-                }
-                fprintf(f, "%.*s", word, p);
-                column += word;
-                p += word;
-                p += strspn(p, " ");
-        }
-        fputc('\n', f);
-}
-
 void settings_help(FILE *f, const char *program) {
-        enum { LEFT = 32, WIDTH = 79 };
-
         fprintf(f,
                 "Usage: %s [OPTIONS]\n"
                 "\n"
@@ -366,31 +305,7 @@ void settings_help(FILE *f, const char *program) {
                 "Command-line options override the configuration file (see ackd.conf(5)).\n"
                 "\n",
                 program, ACK_DEFAULT_TEXT);
-
-        for (OptionId id = 0; id < _OPTION_MAX; id++) {
-                const OptionInfo *o = &option_table[id];
-                char left[128], help[512];
-                int n;
-
-                n = snprintf(left, sizeof left, "  %c%c%c --%s%s%s", o->short_name ? '-' : ' ',
-                             o->short_name ? o->short_name : ' ', o->short_name ? ',' : ' ', o->name,
-                             o->argument ? "=" : "", o->argument ? o->argument : "");
-                if (o->default_value)
-                        (void)snprintf(help, sizeof help, "%s (default: %s)", o->help, o->default_value);
-                else
-                        (void)snprintf(help, sizeof help, "%s", o->help);
-
-                fputs(left, f);
-                if (n >= LEFT) {
-                        fprintf(f, "\n%*s", LEFT, "");
-                        n = LEFT;
-                } else {
-                        fprintf(f, "%*s", LEFT - n, "");
-                        n = LEFT;
-                }
-                print_wrapped(f, help, n, LEFT, WIDTH);
-        }
-
+        option_help(f, option_table, _OPTION_MAX, 0);
         fprintf(f,
                 "\n"
                 "Signals: SIGTERM/SIGINT stop gracefully, SIGHUP reloads the configuration.\n"

@@ -3,7 +3,8 @@
 
 /*
  * Every option ackd has, defined once in ACKD_OPTIONS: the table drives
- * getopt_long, --help, the config file parser and the defaults (which are
+ * getopt_long and --help (through the option machinery shared with ackc,
+ * options.h), the config file parser and the defaults (which are
  * parsed from their string form by the same code as user input, so the help
  * text can never disagree with the behaviour). ackd(8) and ackd.conf(5) list
  * the same options; a test checks that they do.
@@ -15,6 +16,7 @@
 
 #include "address.h"
 #include "config.h"
+#include "options.h"
 #include "protocol.h"
 
 #define SETTINGS_LISTEN_MAX   64
@@ -55,14 +57,8 @@ typedef enum OptionId {
         _OPTION_MAX,
 } OptionId;
 
-typedef struct OptionInfo {
-        const char *name;
-        int short_name;
-        const char *argument;
-        const char *default_value;
-        bool in_config;
-        const char *help;
-} OptionInfo;
+/* OptionInfo.flags: the configuration file may set it (otherwise: command line only). */
+#define OPTION_IN_CONFIG 1u
 
 extern const OptionInfo option_table[_OPTION_MAX];
 

@@ -457,7 +457,7 @@ START_TEST(test_apply_rejects_bad_value_for_every_option) {
 
         /* Every setting the config file accepts is in the table above. */
         for (OptionId id = 0; id < _OPTION_MAX; id++)
-                if (option_table[id].in_config)
+                if (option_table[id].flags & OPTION_IN_CONFIG)
                         ck_assert_msg(covered[id], "no bad value tested for --%s", option_table[id].name);
 }
 END_TEST
