@@ -28,6 +28,11 @@ static inline bool has_output(const Connection *c) {
         return c->pending_acks > 0 || c->error_reply != ERROR_REPLY_NONE;
 }
 
+/* The output being written is the last: shutdown(SHUT_WR) follows once it is out. */
+static inline bool replying_before_shutdown(const Connection *c) {
+        return c->state == CONNECTION_REPLYING && !(c->flags & CONNECTION_EOF);
+}
+
 static TimerQueue *connection_queue(Worker *w, Connection *c) {
         return c->state == CONNECTION_LINGER ? &w->linger : &c->profile->idle;
 }
@@ -106,7 +111,9 @@ static int connection_flush(Worker *w, Connection *c) {
                         len = strlen(text) - c->out_offset;
                 }
 
-                k = send(c->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+                /* When shutdown(SHUT_WR) follows, hold the last segment back (MSG_MORE): the
+                 * FIN then rides on it, one packet instead of two for a oneshot reply. */
+                k = send(c->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT | (replying_before_shutdown(c) ? MSG_MORE : 0));
                 if (k < 0) {
                         if (errno == EINTR)
                                 continue;
@@ -408,3 +415,4 @@ void connection_close(Worker *w, Connection *c) {
         worker_profile_release(w, c->profile);
         worker_connection_release(w, c);
 }
+
