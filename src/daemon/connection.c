@@ -113,7 +113,8 @@ static int connection_flush(Worker *w, Connection *c) {
 
                 /* When shutdown(SHUT_WR) follows, hold the last segment back (MSG_MORE): the
                  * FIN then rides on it, one packet instead of two for a oneshot reply. */
-                k = send(c->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT | (replying_before_shutdown(c) ? MSG_MORE : 0));
+                k = send(c->fd, buf, len,
+                         MSG_NOSIGNAL | MSG_DONTWAIT | (replying_before_shutdown(c) ? MSG_MORE : 0));
                 if (k < 0) {
                         if (errno == EINTR)
                                 continue;
