@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <netinet/in.h>
+#include <linux/sockios.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include "connection.h"
@@ -69,11 +71,12 @@ static const char *connection_peer(const Connection *c, char *buf, size_t size) 
  * an unterminated message at EOF, whose bytes went by in earlier reads. */
 static void connection_log_message(Connection *c, const char *data, size_t len, size_t total) {
         char text[ESCAPE_BUFFER_SIZE(LOG_PREVIEW_BYTES)];
-        char peer[ADDRESS_STRING_MAX];
+        char buf[ADDRESS_STRING_MAX];
+        const char *peer;
 
         if (c->n_logged > LOG_MESSAGES_PER_CONNECTION)
                 return;
-        (void)connection_peer(c, peer, sizeof peer);
+        peer = connection_peer(c, buf, sizeof buf);
         if (++c->n_logged > LOG_MESSAGES_PER_CONNECTION) {
                 log_info("Further messages from %s are not logged", peer);
                 return;
@@ -301,9 +304,15 @@ void connection_dispatch(Worker *w, Connection *c, uint32_t events) {
         connection_finish(w, c, connection_step(w, c, events & (EPOLLIN | EPOLLERR | EPOLLHUP)));
 }
 
-/* Beyond even the ERR busy allowance: say so if the socket takes it at once, and close. */
-static void reject_now(int fd) {
-        (void)!send(fd, REPLY_ERR_BUSY, STRLEN(REPLY_ERR_BUSY), MSG_NOSIGNAL | MSG_DONTWAIT);
+/* Beyond even the ERR busy allowance: no linger for this one. Take what the client has
+ * sent so far (so the close is not a reset that could swallow the reply), say ERR busy
+ * with the FIN, and close. Only input arriving later can still turn into a reset. */
+static void reject_now(Worker *w, int fd) {
+        for (unsigned i = 0; i < 4; i++)
+                if (recv(fd, w->scratch, w->scratch_size, MSG_DONTWAIT) <= 0)
+                        break;
+        (void)!send(fd, REPLY_ERR_BUSY, STRLEN(REPLY_ERR_BUSY), MSG_NOSIGNAL | MSG_DONTWAIT | MSG_MORE);
+        (void)shutdown(fd, SHUT_WR);
         (void)close(fd);
 }
 
@@ -335,7 +344,8 @@ void connection_accept(Worker *w, const Listener *l, int fd, const struct sockad
                 rejected = true;
                 if (atomic_fetch_add_explicit(&sh->rejecting, 1, memory_order_relaxed) >= sh->max_rejecting) {
                         atomic_fetch_sub_explicit(&sh->rejecting, 1, memory_order_relaxed);
-                        reject_now(fd);
+                        stat_add(&w->stats.accepted, 1);
+                        reject_now(w, fd);
                         return;
                 }
         }
@@ -344,7 +354,7 @@ void connection_accept(Worker *w, const Listener *l, int fd, const struct sockad
         if (!c) {
                 atomic_fetch_sub_explicit(rejected ? &sh->rejecting : &sh->active, 1, memory_order_relaxed);
                 stat_add(&w->stats.resets, 1);
-                reject_now(fd);
+                reject_now(w, fd);
                 return;
         }
         *c = (Connection){
@@ -386,7 +396,23 @@ void connection_accept(Worker *w, const Listener *l, int fd, const struct sockad
 }
 
 void connection_timeout(Worker *w, Connection *c) {
-        if (c->state != CONNECTION_LINGER) {
+        if (c->state == CONNECTION_LINGER) {
+                int unsent = 0;
+
+                /* Closing now, with input still arriving, would reset the connection and drop
+                 * what the kernel has not delivered yet: acks we counted as sent. While the
+                 * client keeps taking them, give it another linger period, up to idle-timeout
+                 * in all. (out_offset, unused once everything is written, remembers how much
+                 * was in flight at the last look.) */
+                if (c->n_extended < MIN(c->profile->idle.duration / LINGER_TIMEOUT_MS, (uint64_t)UINT8_MAX) &&
+                    ioctl(c->fd, SIOCOUTQ, &unsent) == 0 && unsent > 0 &&
+                    (c->out_offset == 0 || (uint32_t)unsent < c->out_offset)) {
+                        c->out_offset = (uint32_t)unsent;
+                        c->n_extended++;
+                        timer_queue_rearm(&w->linger, &c->timer, w->now);
+                        return;
+                }
+        } else {
                 stat_add(&w->stats.idle_timeouts, 1);
                 if (log_level_enabled(LOG_INFO)) {
                         char peer[ADDRESS_STRING_MAX];

@@ -68,9 +68,13 @@ typedef struct Connection {
         uint8_t error_reply;            /* ErrorReply, sent after the owed acks */
         uint8_t interest;               /* epoll events registered (0: not in the epoll set) */
         uint8_t n_logged;               /* messages logged so far */
+        uint8_t n_extended;             /* linger periods added while the reply was still leaving */
         Profile *profile;
         TimerEntry timer;               /* in profile->idle, or the worker's linger queue */
 } Connection;
+
+/* The memory figure in ackd(8) and BENCHMARKS.md depends on it. */
+_Static_assert(sizeof(Connection) <= 64, "a connection must fit in 64 bytes");
 
 /* Takes a freshly accepted socket: admits it (or answers ERR busy) and serves what
  * is already there. Never fails: on error the socket is closed. */

@@ -30,6 +30,7 @@
 #define FD_RESERVE_BASE       16
 #define STATUS_INTERVAL_USEC  USEC_PER_SEC
 #define LOG_INTERVAL_USEC     (10 * USEC_PER_SEC)     /* repeated warnings: one line per interval */
+#define RELOAD_WAIT_USEC      (5 * USEC_PER_SEC)      /* longest wait for the workers to reload */
 
 typedef struct Server {
         const CommandLine *command_line;
@@ -176,9 +177,35 @@ static bool listen_lists_equal(const Settings *a, const Settings *b) {
         return true;
 }
 
+/* Waits (a bounded time) until every live worker serves new connections with `generation`. */
+static void server_wait_for_generation(Server *s, unsigned generation) {
+        uint64_t deadline = now_usec(CLOCK_MONOTONIC) + RELOAD_WAIT_USEC;
+
+        for (;;) {
+                struct pollfd p = { .fd = s->shared.event_fd, .events = POLLIN };
+                unsigned lagging = 0;
+                uint64_t now, v;
+
+                for (unsigned i = 0; i < s->n_workers; i++)
+                        if (atomic_load(&s->workers[i]->generation) != generation &&
+                            !atomic_load(&s->workers[i]->exited))
+                                lagging++;
+                if (lagging == 0)
+                        return;
+                now = now_usec(CLOCK_MONOTONIC);
+                if (now >= deadline) {
+                        log_warning("Reload: %u workers have not taken the new settings yet", lagging);
+                        return;
+                }
+                if (poll(&p, 1, (int)((deadline - now + USEC_PER_MSEC - 1) / USEC_PER_MSEC)) > 0)
+                        (void)!read(s->shared.event_fd, &v, sizeof v);
+        }
+}
+
 static void server_reload(Server *s) {
         char err[SETTINGS_ERROR_MAX];
         Settings *n, *old;
+        unsigned generation;
         int r;
 
         notify("RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long)now_usec(CLOCK_MONOTONIC));
@@ -209,12 +236,16 @@ static void server_reload(Server *s) {
         old = s->settings;
         s->settings = n;
         s->shared.settings = n;
+        generation = ++s->shared.generation;
         pthread_mutex_unlock(&s->shared.lock);
         free(old);
 
         (void)server_apply_limits(s, true);
         for (unsigned i = 0; i < s->n_workers; i++)
                 worker_signal(s->workers[i], WORKER_RELOAD);
+        /* "Reloaded" and READY=1 must mean it: every connection accepted afterwards gets the
+         * new settings, so wait for each worker to take them. */
+        server_wait_for_generation(s, generation);
         log_settings(s, "Reloaded");
 
 done:

@@ -66,12 +66,14 @@ void worker_profile_release(Worker *w, Profile *p) {
 /* Takes the current settings: a new profile for new connections, and limits. */
 static int worker_load_settings(Worker *w) {
         WorkerShared *sh = w->shared;
+        unsigned generation;
         Profile *p;
         size_t scratch;
 
         pthread_mutex_lock(&sh->lock);
         p = profile_new(sh->settings);
         w->drain_timeout_ms = sh->settings->drain_timeout_ms;
+        generation = sh->generation;
         pthread_mutex_unlock(&sh->lock);
         if (!p)
                 return -ENOMEM;
@@ -94,6 +96,7 @@ static int worker_load_settings(Worker *w) {
         if (w->profile)
                 worker_profile_release(w, w->profile);
         w->profile = p;
+        atomic_store(&w->generation, generation);
         return 0;
 }
 
@@ -211,7 +214,10 @@ static void worker_control(Worker *w) {
                 int r = worker_load_settings(w);
 
                 if (r < 0)
-                        log_error_errno(r, "Worker %u: failed to apply new settings, keeping the old: %s", w->id, STRERROR(r));
+                        log_error_errno(r, "Worker %u: failed to apply new settings, keeping the old: %s", w->id,
+                                        STRERROR(r));
+                /* The main thread waits for every worker before it says "Reloaded". */
+                worker_report(w);
         }
         if (ctl & (WORKER_STOP | WORKER_ABORT))
                 worker_begin_stop(w, ctl & WORKER_ABORT);
@@ -228,7 +234,7 @@ static void worker_run_timers(Worker *w) {
                 worker_profile_release(w, p);
         }
         while ((e = timer_queue_peek_expired(&w->linger, w->now)))
-                connection_close(w, container_of(e, Connection, timer));
+                connection_timeout(w, container_of(e, Connection, timer));
 
         if (w->stopping && w->now >= w->drain_deadline && w->n_connections > 0) {
                 log_warning("Worker %u: drain timeout, closing %zu connections", w->id, w->n_connections);

@@ -32,8 +32,9 @@
 
 /* State shared by the main thread and every worker. */
 typedef struct WorkerShared {
-        pthread_mutex_t lock;                   /* guards settings (read by workers on reload) */
+        pthread_mutex_t lock;                   /* guards settings and generation */
         const Settings *settings;
+        unsigned generation;                    /* bumped with each new settings */
         _Atomic uint64_t max_connections;       /* effective limit: settings capped by fds */
         uint64_t max_rejecting;                 /* connections being told ERR busy at once */
         _Atomic uint64_t active;                /* admitted connections, all workers */
@@ -93,6 +94,7 @@ typedef struct Worker {
 
         WorkerStats stats;
         _Atomic uint64_t heartbeat;             /* loop iterations; the watchdog checks it moves */
+        _Atomic unsigned generation;            /* of the settings new connections get */
         _Atomic bool started;
         _Atomic bool unlistened;                /* stopping: the listeners left the epoll set */
         _Atomic bool exited;
