@@ -172,7 +172,10 @@ bool listen_address_equal(const ListenAddress *a, const ListenAddress *b) {
 const char *sockaddr_format(const struct sockaddr *sa, socklen_t len, char *buf, size_t size) {
         char ip[INET6_ADDRSTRLEN];
 
-        if (len < (socklen_t)sizeof(sa_family_t)) {
+        /* Too short for its family: never read beyond len. */
+        if (len < (socklen_t)sizeof(sa_family_t) ||
+            (sa->sa_family == AF_INET && len < (socklen_t)sizeof(struct sockaddr_in)) ||
+            (sa->sa_family == AF_INET6 && len < (socklen_t)sizeof(struct sockaddr_in6))) {
                 (void)snprintf(buf, size, "unknown");
                 return buf;
         }

@@ -6,10 +6,28 @@
 
 ackd is started with port 0 where possible and the harness reads the bound
 addresses from its "Listening on ..." log lines, so tests can run in parallel.
+
+Instrumented runs (tools/dev test runs the suites under sanitizers and valgrind):
+
+    ACKD_WRAPPER        a command to run ackd under, e.g. "valgrind --leak-check=full
+                        --error-exitcode=1": prepended to the command line of every
+                        Ackd() that does not pass its own executable=.
+    ACKD_TIMEOUT_SCALE  multiplies every timeout the harness waits with (ready,
+                        wait_log, wait, stop); 10 by default under ACKD_WRAPPER, else 1.
+                        The timings tests assert themselves are not scaled.
+
+Whatever the build, a sanitizer or valgrind report in a daemon's stderr fails the
+test at cleanup. Under ACKD_WRAPPER, or when ackd is built with a sanitizer, a
+daemon still running at cleanup is stopped with SIGTERM (twice if it drains)
+instead of SIGKILL, so that it exits through its cleanup path, where
+LeakSanitizer and valgrind look for leaks, and must exit 0. INSTRUMENTED is true
+then: a test whose figures (RSS, CPU time, file descriptors) cannot hold under
+instrumentation may check it.
 """
 import os
 import re
 import resource
+import shlex
 import signal
 import socket
 import subprocess
@@ -29,6 +47,35 @@ PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 ROOT_ARGS = ["--allow-root"] if os.geteuid() == 0 else []
 
 LISTENING = re.compile(r"Listening on (\S+) \((oneshot|line)")
+
+WRAPPER = shlex.split(os.environ.get("ACKD_WRAPPER", ""))
+TIMEOUT_SCALE = float(os.environ.get("ACKD_TIMEOUT_SCALE") or (10 if WRAPPER else 1))
+
+# AddressSanitizer, LeakSanitizer, UndefinedBehaviorSanitizer, ThreadSanitizer and
+# valgrind (with --error-exitcode, its ERROR SUMMARY counts leaks too). ackd's own
+# lines start with a timestamp or a "<N>" priority, so a client cannot forge these.
+SANITIZER_REPORT = re.compile(
+    r"^(==\d+==\s*ERROR: \w*Sanitizer|WARNING: ThreadSanitizer|SUMMARY: \w*Sanitizer"
+    r"|\S+:\d+:\d+: runtime error: "
+    r"|==\d+== (Invalid (read|write|free)|Mismatched free|Conditional jump|Use of uninitialised"
+    r"|Syscall param|Source and destination overlap|Process terminating|ERROR SUMMARY: [1-9]"
+    r"|[\d,]+ bytes in [\d,]+ blocks are definitely lost))")
+
+
+def _sanitized(path):
+    """True when the binary at path is built with a sanitizer."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        return False
+    return any(s in data for s in (b"__asan_init", b"__tsan_init", b"__msan_init", b"__ubsan_handle_"))
+
+
+# ackd runs under a wrapper or a sanitizer: it is stopped gracefully at cleanup, so
+# that leak checks run at exit; its timings, RSS and file descriptor figures are
+# not those of a plain build.
+INSTRUMENTED = bool(WRAPPER) or _sanitized(ACKD)
 
 
 class AckdError(Exception):
@@ -62,7 +109,8 @@ class Ackd:
             full_env.update(env)
         def limit_fds():
             resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
-        self.proc = subprocess.Popen(executable or [ACKD] + self.args, stdin=subprocess.DEVNULL,
+        self.wrapped = not executable
+        self.proc = subprocess.Popen(executable or WRAPPER + [ACKD] + self.args, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                      env=full_env, pass_fds=pass_fds,
                                      preexec_fn=limit_fds if nofile else None)
@@ -102,7 +150,7 @@ class Ackd:
     def wait_log(self, pattern, timeout=10, start=0):
         """Waits for a log line matching pattern (from line index start). Returns the match."""
         rx = re.compile(pattern)
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + timeout * TIMEOUT_SCALE
         with self.cond:
             while True:
                 for line in self.lines[start:]:
@@ -145,7 +193,7 @@ class Ackd:
 
     def wait(self, timeout=15):
         try:
-            return self.proc.wait(timeout)
+            return self.proc.wait(timeout * TIMEOUT_SCALE if timeout is not None else None)
         finally:
             self.reader.join(5)
 
@@ -180,9 +228,34 @@ class Ackd:
         return self
 
     def __exit__(self, *exc):
+        stopped = INSTRUMENTED and self._stop_at_cleanup()
         self.kill()
         if self.config_file:
             os.unlink(self.config_file.name)
+        reports = [line for line in self.log_lines() if SANITIZER_REPORT.match(line)]
+        if reports:
+            raise AckdError("sanitizer or valgrind report in ackd's stderr:\n" + self.log_text())
+        if stopped and self.proc.returncode != 0:
+            raise AckdError(f"ackd exited with status {self.proc.returncode} when stopped at cleanup; log:\n"
+                            + self.log_text())
+
+    def _stop_at_cleanup(self):
+        """SIGTERM, and a second one (which skips the drain) if ackd is not gone within a
+        second. True if an ackd the harness started itself (no executable=) was running
+        and has now exited by itself."""
+        if self.proc.poll() is not None:
+            return False
+        self.signal(signal.SIGTERM)
+        try:
+            self.proc.wait(1 * TIMEOUT_SCALE)
+        except subprocess.TimeoutExpired:
+            self.signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15 * TIMEOUT_SCALE)
+            except subprocess.TimeoutExpired:
+                return False
+        self.reader.join(5 * TIMEOUT_SCALE)
+        return self.wrapped
 
 
 def recv_all(s, limit=1 << 24):
