@@ -27,15 +27,6 @@ typedef struct ParseState {
         uint64_t size;
 } ParseState;
 
-_printf_(3, 4) static int fail(char *err, size_t err_size, const char *format, ...) {
-        va_list ap;
-
-        va_start(ap, format);
-        (void)vsnprintf(err, err_size, format, ap);
-        va_end(ap);
-        return -EINVAL;
-}
-
 static int bad_value(char *err, size_t err_size, ArgId id, const char *value, int r, const char *expected) {
         return option_value_error(err, err_size, &ackc_options[id], value, r, expected);
 }
@@ -66,7 +57,7 @@ static int decode(ClientArgs *a, ArgId id, const char *value, char **ret, size_t
         if (r == -ENOMEM)
                 return r;
         if (r < 0)
-                return fail(err, err_size, "--%s: invalid value '%s': %s", ackc_options[id].name, value, reason);
+                return option_error(err, err_size, "--%s: invalid value '%s': %s", ackc_options[id].name, value, reason);
         a->owned[a->n_owned++] = buf;
         *ret = buf;
         *ret_len = len;
@@ -79,7 +70,7 @@ static int parse_source(ClientArgs *a, const char *value, char *err, size_t err_
         size_t n = strlen(value);
 
         if (a->n_sources >= ARGS_SOURCES_MAX)
-                return fail(err, err_size, "--source: at most %d addresses", ARGS_SOURCES_MAX);
+                return option_error(err, err_size, "--source: at most %d addresses", ARGS_SOURCES_MAX);
         if (n >= sizeof buf)
                 return bad_value(err, err_size, ARG_SOURCE, value, -EINVAL, "an IPv4 or IPv6 address");
         memcpy(buf, value, n + 1);
@@ -218,7 +209,7 @@ static int apply(ParseState *st, ClientArgs *a, ArgId id, const char *value, cha
 
 static int exclusive(const ParseState *st, ArgId x, ArgId y, char *err, size_t err_size) {
         if (st->given[x] && st->given[y])
-                return fail(err, err_size, "--%s cannot be combined with --%s", ackc_options[x].name,
+                return option_error(err, err_size, "--%s cannot be combined with --%s", ackc_options[x].name,
                             ackc_options[y].name);
         return 0;
 }
@@ -247,7 +238,7 @@ static int finish_expect(ParseState *st, ClientArgs *a) {
 static int check_line_message(const ClientArgs *a, const char *data, size_t len, const char *what, char *err,
                               size_t err_size) {
         if (a->mode == PROTOCOL_LINE && memchr(data, '\n', len))
-                return fail(err, err_size, "%s contains a newline: in line mode each message is one line", what);
+                return option_error(err, err_size, "%s contains a newline: in line mode each message is one line", what);
         return 0;
 }
 
@@ -291,7 +282,7 @@ static int finish_bench(ParseState *st, ClientArgs *a, int argc, char *argv[], i
         int r;
 
         if (first < argc)
-                return fail(err, err_size, "unexpected argument '%s' (bench takes no messages; see --message)",
+                return option_error(err, err_size, "unexpected argument '%s' (bench takes no messages; see --message)",
                             argv[first]);
 
         r = exclusive(st, ARG_DURATION, ARG_REQUESTS, err, err_size);
@@ -302,9 +293,9 @@ static int finish_bench(ParseState *st, ClientArgs *a, int argc, char *argv[], i
         if (r < 0)
                 return r;
         if (a->n_sources > 0 && a->unix_path)
-                return fail(err, err_size, "--source cannot be combined with --unix");
+                return option_error(err, err_size, "--source cannot be combined with --unix");
         if (a->mode != PROTOCOL_LINE && a->depth > 1)
-                return fail(err, err_size, "--depth applies to line mode only (add -m line)");
+                return option_error(err, err_size, "--depth applies to line mode only (add -m line)");
         if (st->given[ARG_REQUESTS])
                 a->duration_ms = 0;
 
@@ -312,21 +303,21 @@ static int finish_bench(ParseState *st, ClientArgs *a, int argc, char *argv[], i
         if (r < 0)
                 return r;
         if (a->mode == PROTOCOL_ONESHOT && a->payload_len == 0)
-                return fail(err, err_size, "an empty message cannot be sent in oneshot mode (see --size)");
+                return option_error(err, err_size, "an empty message cannot be sent in oneshot mode (see --size)");
 
         unit = a->payload_len + (a->mode == PROTOCOL_LINE);
         if (unit * a->depth > ARGS_SEND_BUFFER_MAX)
-                return fail(err, err_size, "--depth %llu of %llu-byte messages: more than 64M in flight per "
+                return option_error(err, err_size, "--depth %llu of %llu-byte messages: more than 64M in flight per "
                             "connection", (unsigned long long)a->depth, (unsigned long long)unit);
 
         if (a->connections * a->depth > ARGS_INFLIGHT_MAX)
-                return fail(err, err_size, "--connections %llu x --depth %llu: more than %u messages in flight",
+                return option_error(err, err_size, "--connections %llu x --depth %llu: more than %u messages in flight",
                             (unsigned long long)a->connections, (unsigned long long)a->depth, ARGS_INFLIGHT_MAX);
         if (a->idle == 0 && a->threads > a->connections)
-                return fail(err, err_size, "--threads %llu: more threads than connections (%llu)",
+                return option_error(err, err_size, "--threads %llu: more threads than connections (%llu)",
                             (unsigned long long)a->threads, (unsigned long long)a->connections);
         if (a->idle > 0 && a->threads > a->idle)
-                return fail(err, err_size, "--threads %llu: more threads than connections (%llu)",
+                return option_error(err, err_size, "--threads %llu: more threads than connections (%llu)",
                             (unsigned long long)a->threads, (unsigned long long)a->idle);
         return 0;
 }
@@ -371,7 +362,7 @@ int args_parse(Command command, int argc, char *argv[], ClientArgs *ret, char *e
                 return 0;
 
         if (a->unix_path && (st.given[ARG_HOST] || st.given[ARG_PORT]))
-                return fail(err, err_size, "--unix cannot be combined with --host or --port");
+                return option_error(err, err_size, "--unix cannot be combined with --host or --port");
         r = exclusive(&st, ARG_EXPECT, ARG_ACK, err, err_size);
         if (r < 0)
                 return r;

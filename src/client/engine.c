@@ -329,6 +329,21 @@ static void conn_connected(Engine *e, Conn *c) {
         }
 }
 
+/* A non-blocking connect() reported in by epoll: true once it succeeded (counted), false
+ * while it is still under way or when it failed (then the failure is counted). */
+static bool connect_completed(Engine *e, Conn *c, uint32_t events) {
+        if (events & EPOLLERR) {
+                int r = socket_pending_error(c->fd);
+
+                fail_errno(e, c, r < 0 ? r : -ECONNREFUSED, "connect to");
+                return false;
+        }
+        if (!(events & (EPOLLOUT | EPOLLIN | EPOLLHUP)))
+                return false;
+        conn_connected(e, c);
+        return true;
+}
+
 /* --- exchanges: oneshot requests and idle connections ----------------------------------------- */
 
 static void exchange_success(Engine *e, Conn *c) {
@@ -466,15 +481,8 @@ static void exchange_start(Engine *e, Conn *c, uint64_t stamp) {
 
 static void exchange_event(Engine *e, Conn *c, uint32_t events) {
         if (c->state == CONN_CONNECTING) {
-                if (events & EPOLLERR) {
-                        int r = socket_pending_error(c->fd);
-
-                        fail_errno(e, c, r < 0 ? r : -ECONNREFUSED, "connect to");
+                if (!connect_completed(e, c, events))
                         return;
-                }
-                if (!(events & (EPOLLOUT | EPOLLIN | EPOLLHUP)))
-                        return;
-                conn_connected(e, c);
                 c->state = e->idle && e->phase != IDLE_SEND ? CONN_HOLD : CONN_SENDING;
         }
 
@@ -657,15 +665,8 @@ static bool line_read(Engine *e, Conn *c, uint32_t events) {
 
 static void line_event(Engine *e, Conn *c, uint32_t events) {
         if (c->state == CONN_CONNECTING) {
-                if (events & EPOLLERR) {
-                        int r = socket_pending_error(c->fd);
-
-                        fail_errno(e, c, r < 0 ? r : -ECONNREFUSED, "connect to");
+                if (!connect_completed(e, c, events))
                         return;
-                }
-                if (!(events & (EPOLLOUT | EPOLLIN | EPOLLHUP)))
-                        return;
-                conn_connected(e, c);
                 c->state = CONN_ACTIVE;
         }
         if (c->state != CONN_ACTIVE)

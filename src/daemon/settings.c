@@ -19,17 +19,8 @@ const OptionInfo option_table[_OPTION_MAX] = {
 #undef OPTION_INFO
 };
 
-_printf_(3, 4) static int error_at(char *err, size_t err_size, const char *format, ...) {
-        va_list ap;
-
-        va_start(ap, format);
-        (void)vsnprintf(err, err_size, format, ap);
-        va_end(ap);
-        return -EINVAL;
-}
-
 static int range_error(int r, char *err, size_t err_size, const char *what) {
-        return error_at(err, err_size, "%s %s", r == -ERANGE ? "out of range: expected" : "invalid: expected",
+        return option_error(err, err_size, "%s %s", r == -ERANGE ? "out of range: expected" : "invalid: expected",
                         what);
 }
 
@@ -37,11 +28,11 @@ static int apply_ack(Settings *s, const char *value, char *err, size_t err_size)
         size_t n = strlen(value);
 
         if (n == 0 || n > ACK_TEXT_MAX)
-                return error_at(err, err_size, "expected 1 to %d bytes", ACK_TEXT_MAX);
+                return option_error(err, err_size, "expected 1 to %d bytes", ACK_TEXT_MAX);
         /* A control byte in the reply would break line framing or terminals. */
         for (size_t i = 0; i < n; i++)
                 if ((unsigned char)value[i] < 0x20 || value[i] == 0x7f)
-                        return error_at(err, err_size, "control characters are not allowed");
+                        return option_error(err, err_size, "control characters are not allowed");
         memcpy(s->ack, value, n + 1);
         s->ack_len = n;
         return 0;
@@ -56,10 +47,10 @@ int settings_apply(Settings *s, OptionId id, const char *value, char *err, size_
                 const char *reason = NULL;
 
                 if (s->n_listen >= SETTINGS_LISTEN_MAX)
-                        return error_at(err, err_size, "too many listeners (at most %d)", SETTINGS_LISTEN_MAX);
+                        return option_error(err, err_size, "too many listeners (at most %d)", SETTINGS_LISTEN_MAX);
                 r = listen_address_parse(value, &s->listen[s->n_listen], &reason);
                 if (r < 0)
-                        return error_at(err, err_size, "invalid address '%s': %s", value, reason);
+                        return option_error(err, err_size, "invalid address '%s': %s", value, reason);
                 s->n_listen++;
                 return 0;
         }
@@ -92,21 +83,21 @@ int settings_apply(Settings *s, OptionId id, const char *value, char *err, size_
 
                 if (n == 0 || n > USER_NAME_MAX || value[strcspn(value, " \t:/")] != '\0' ||
                     (unsigned char)value[0] < 0x21)
-                        return error_at(err, err_size, "expected a user name");
+                        return option_error(err, err_size, "expected a user name");
                 for (size_t i = 0; i < n; i++)
                         if ((unsigned char)value[i] < 0x20 || value[i] == 0x7f)
-                                return error_at(err, err_size, "expected a user name");
+                                return option_error(err, err_size, "expected a user name");
                 memcpy(s->user, value, n + 1);
                 return 0;
         }
         case OPTION_LOG_LEVEL:
                 r = log_level_from_string(value);
                 if (r < 0 || r < LOG_ERR)
-                        return error_at(err, err_size, "expected error, warning, notice, info or debug");
+                        return option_error(err, err_size, "expected error, warning, notice, info or debug");
                 s->log_level = r;
                 return 0;
         default:
-                return error_at(err, err_size, "not a setting");
+                return option_error(err, err_size, "not a setting");
         }
 }
 
@@ -163,10 +154,10 @@ int settings_parse_config(Settings *s, FILE *f, const char *filename, char *err,
 
                 lineno++;
                 if (k > CONFIG_LINE_MAX)
-                        return error_at(err, err_size, "%s:%u: line too long (at most %d bytes)", filename,
+                        return option_error(err, err_size, "%s:%u: line too long (at most %d bytes)", filename,
                                         lineno, CONFIG_LINE_MAX);
                 if (memchr(buf, '\0', (size_t)k))
-                        return error_at(err, err_size, "%s:%u: NUL byte in line", filename, lineno);
+                        return option_error(err, err_size, "%s:%u: NUL byte in line", filename, lineno);
 
                 key = strip(buf);
                 if (*key == '\0' || *key == '#' || *key == ';')
@@ -174,7 +165,7 @@ int settings_parse_config(Settings *s, FILE *f, const char *filename, char *err,
 
                 eq = strchr(key, '=');
                 if (!eq)
-                        return error_at(err, err_size, "%s:%u: expected \"key = value\"", filename, lineno);
+                        return option_error(err, err_size, "%s:%u: expected \"key = value\"", filename, lineno);
                 *eq = '\0';
                 key = strip(key);
                 value = strip(eq + 1);
@@ -188,12 +179,12 @@ int settings_parse_config(Settings *s, FILE *f, const char *filename, char *err,
 
                 id = option_by_name(key);
                 if (id < 0 || !(option_table[id].flags & OPTION_IN_CONFIG))
-                        return error_at(err, err_size, "%s:%u: unknown setting '%s'", filename, lineno, key);
+                        return option_error(err, err_size, "%s:%u: unknown setting '%s'", filename, lineno, key);
                 if (settings_apply(s, (OptionId)id, value, reason, sizeof reason) < 0)
-                        return error_at(err, err_size, "%s:%u: %s: %s", filename, lineno, key, reason);
+                        return option_error(err, err_size, "%s:%u: %s: %s", filename, lineno, key, reason);
         }
         if (ferror(f))
-                return error_at(err, err_size, "%s: read error", filename);
+                return option_error(err, err_size, "%s: read error", filename);
         return 0;
 }
 
@@ -230,7 +221,7 @@ int settings_load(const CommandLine *c, Settings *ret, char *err, size_t err_siz
                 }
                 r = settings_apply(ret, o->id, o->value, reason, sizeof reason);
                 if (r < 0)
-                        return error_at(err, err_size, "--%s: %s", option_table[o->id].name, reason);
+                        return option_error(err, err_size, "--%s: %s", option_table[o->id].name, reason);
         }
 
         apply_default_listen(ret);
@@ -280,7 +271,7 @@ int command_line_parse(int argc, char *argv[], CommandLine *ret, char *err, size
                 goto fail;
 
         if (option_parser_operands(&parser) < argc) {
-                error_at(err, err_size, "unexpected argument '%s'", argv[option_parser_operands(&parser)]);
+                option_error(err, err_size, "unexpected argument '%s'", argv[option_parser_operands(&parser)]);
                 goto fail;
         }
 

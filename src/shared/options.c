@@ -48,7 +48,7 @@ int option_parser_init(OptionParser *p, const OptionInfo *table, size_t n, unsig
         return 0;
 }
 
-_printf_(3, 4) static int fail(char *err, size_t err_size, const char *format, ...) {
+int option_error(char *err, size_t err_size, const char *format, ...) {
         va_list ap;
 
         va_start(ap, format);
@@ -74,18 +74,18 @@ int option_parser_next(OptionParser *p, size_t *ret_id, const char **ret_value, 
 
         if (c == '?') {
                 if (optopt >= LONG_BASE)
-                        return fail(err, err_size, "option '--%s' takes no value",
+                        return option_error(err, err_size, "option '--%s' takes no value",
                                     p->table[optopt - LONG_BASE].name);
                 if (optopt > 0)
-                        return fail(err, err_size, "unknown option '-%c'", optopt);
-                return fail(err, err_size, "unknown option '%s'", p->argv[optind - 1]);
+                        return option_error(err, err_size, "unknown option '-%c'", optopt);
+                return option_error(err, err_size, "unknown option '%s'", p->argv[optind - 1]);
         }
         if (c == ':')
-                return fail(err, err_size, "option '%s' needs a value", p->argv[optind - 1]);
+                return option_error(err, err_size, "option '%s' needs a value", p->argv[optind - 1]);
 
         i = c >= LONG_BASE ? c - LONG_BASE : short_option_index(p, c);
         if (i < 0 || (size_t)i >= p->n)
-                return fail(err, err_size, "unknown option '-%c'", c);
+                return option_error(err, err_size, "unknown option '-%c'", c);
 
         *ret_id = (size_t)i;
         *ret_value = p->table[i].argument ? optarg : NULL;
@@ -99,8 +99,8 @@ int option_parser_operands(const OptionParser *p) {
 int option_value_error(char *err, size_t err_size, const OptionInfo *o, const char *value, int r,
                        const char *expected) {
         if (r == -ERANGE)
-                return fail(err, err_size, "--%s: value '%s' out of range (expected %s)", o->name, value, expected);
-        return fail(err, err_size, "--%s: invalid value '%s' (expected %s)", o->name, value, expected);
+                return option_error(err, err_size, "--%s: value '%s' out of range (expected %s)", o->name, value, expected);
+        return option_error(err, err_size, "--%s: invalid value '%s' (expected %s)", o->name, value, expected);
 }
 
 void option_print_wrapped(FILE *f, const char *text, int column, int indent, int width) {

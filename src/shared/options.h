@@ -31,6 +31,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "macro.h"
+
 /* Options in one table; the parser's arrays are sized by it, nothing is allocated. */
 #define OPTIONS_MAX 64
 
@@ -74,6 +76,9 @@ int option_parser_next(OptionParser *p, size_t *ret_id, const char **ret_value, 
 
 /* After option_parser_next() returned 0: the index in argv of the first operand. */
 int option_parser_operands(const OptionParser *p);
+
+/* Formats a one-line error into err and returns -EINVAL, so that a parse function can end with it. */
+int option_error(char *err, size_t err_size, const char *format, ...) _printf_(3, 4);
 
 /*
  * Formats the one-line error for a bad value, naming the option:

@@ -29,7 +29,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 
 import tap  # noqa: E402
-from ackdtest import SOURCE_ROOT, AckdTestCase  # noqa: E402
+from ackdtest import SOURCE_ROOT, AckdTestCase, free_port  # noqa: E402
 
 ACKC = os.environ.get("ACKC_BIN") or os.path.join(SOURCE_ROOT, "build", "src", "client", "ackc")
 BUILD_ROOT = os.environ.get("ACKD_BUILD_ROOT") or os.path.join(SOURCE_ROOT, "build")
@@ -41,12 +41,6 @@ def ackc(*args, input=None, timeout=60, **kw):
     return subprocess.run([ACKC, *map(str, args)], input=input, capture_output=True, text=True, timeout=timeout,
                           **kw)
 
-
-def free_port():
-    """A TCP port nothing listens on (bound, then closed)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def have_ipv6():

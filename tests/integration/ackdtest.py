@@ -258,6 +258,13 @@ class Ackd:
         return self.wrapped
 
 
+def free_port():
+    """A loopback TCP port nothing listens on right now (bound, then closed)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def recv_all(s, limit=1 << 24):
     """Reads until EOF (or limit bytes)."""
     data = b""

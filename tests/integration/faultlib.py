@@ -477,10 +477,3 @@ def tcp_states(local_port):
     return counts
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-

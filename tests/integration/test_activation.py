@@ -6,17 +6,10 @@ import socket
 import tempfile
 
 import tap
-from ackdtest import ACKD, ROOT_ARGS, Ackd, AckdTestCase, recv_all, wait_until
+from ackdtest import ACKD, ROOT_ARGS, Ackd, AckdTestCase, free_port, recv_all, wait_until
 
 ACTIVATE = shutil.which("systemd-socket-activate")
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class ActivationTests(AckdTestCase):

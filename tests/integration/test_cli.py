@@ -6,7 +6,7 @@ import subprocess
 import tempfile
 
 import tap
-from ackdtest import ACKD, ROOT_ARGS, SOURCE_ROOT, Ackd, AckdTestCase, recv_all
+from ackdtest import ACKD, ROOT_ARGS, SOURCE_ROOT, AckdTestCase
 
 
 def run(*args, timeout=10):

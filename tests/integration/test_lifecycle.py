@@ -9,17 +9,10 @@ import threading
 import time
 
 import tap
-from ackdtest import Ackd, AckdTestCase, recv_all, recv_exactly, wait_until
+from ackdtest import Ackd, AckdTestCase, free_port, recv_all, recv_exactly, wait_until
 
 ACK = b"ACK!\n"
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class StopTests(AckdTestCase):

@@ -1,6 +1,5 @@
 #!/usr/bin/env python3
 """Bounded resources: ERR busy over max-connections, the fd limit, many clients at once."""
-import select
 import socket
 import time
 

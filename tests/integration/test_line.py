@@ -1,11 +1,10 @@
 #!/usr/bin/env python3
 """line mode: persistent, pipelined, one ACK!\\n per LF-terminated message, in order."""
 import socket
-import threading
 import time
 
 import tap
-from ackdtest import AckdTestCase, recv_all, recv_exactly, wait_until
+from ackdtest import AckdTestCase, recv_all, recv_exactly
 
 ACK = b"ACK!\n"
 

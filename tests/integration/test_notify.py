@@ -94,7 +94,7 @@ class NotifyTests(AckdTestCase):
         idle.close()
 
     def test_watchdog_pings_while_workers_run(self):
-        d = self.start_notified("-l", "127.0.0.1:0", env={"WATCHDOG_USEC": "400000"})
+        self.start_notified("-l", "127.0.0.1:0", env={"WATCHDOG_USEC": "400000"})
         self.n.wait_for(r"^READY=1$")
         start = time.monotonic()
         self.n.messages.clear()

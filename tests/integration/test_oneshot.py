@@ -7,7 +7,7 @@ import tempfile
 import time
 
 import tap
-from ackdtest import AckdTestCase, recv_all, wait_until
+from ackdtest import AckdTestCase, recv_all
 
 
 class OneshotTests(AckdTestCase):
@@ -138,7 +138,7 @@ class OneshotOptionsTests(AckdTestCase):
 
     def test_abstract_unix_socket(self):
         name = f"ackd-test-{os.getpid()}"
-        d = self.start("-l", f"unix:@{name}")
+        self.start("-l", f"unix:@{name}")
         s = socket.socket(socket.AF_UNIX)
         s.connect("\0" + name)
         s.sendall(b"abstract")
@@ -150,7 +150,7 @@ class OneshotOptionsTests(AckdTestCase):
             stale = socket.socket(socket.AF_UNIX)
             stale.bind(path)
             stale.close()   # the file stays, nobody listens: a crashed instance's leftover
-            d = self.start("-l", f"unix:{path}")
+            self.start("-l", f"unix:{path}")
             s = socket.socket(socket.AF_UNIX)
             s.connect(path)
             s.sendall(b"x")

@@ -14,10 +14,9 @@ import threading
 import time
 
 import tap
-from ackdtest import Ackd, AckdTestCase, recv_exactly
+from ackdtest import Ackd, AckdTestCase, free_port, recv_exactly
 from faultlib import (ACK, ACK_LINE, BUSY, SLOWDOWN, RssSampler, Swarm, assert_recovered, count_matching, exchange,
-                      free_port, mode_of, new_log_lines, note, server_rx_queue, slow_reader, take_baseline,
-                      tcp_states)
+                      mode_of, new_log_lines, note, server_rx_queue, slow_reader, take_baseline, tcp_states)
 
 ONESHOT, LINE = 0, 1
 ACCEPT_FAILED = r"accept\(\) on \S+ failed: Too many open files; pausing new connections"

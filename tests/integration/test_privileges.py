@@ -6,7 +6,7 @@ import socket
 import subprocess
 
 import tap
-from ackdtest import ACKD, Ackd, AckdTestCase, recv_all
+from ackdtest import ACKD, AckdTestCase, recv_all
 
 
 def proc_status(pid):
