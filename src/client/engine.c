@@ -357,22 +357,37 @@ static void exchange_success(Engine *e, Conn *c) {
 }
 
 /* Reads the reply (and EOF). Returns false if c is finished. */
+/* One read into the scratch buffer, stamping the clock. Returns the byte count (0 at
+ * EOF), -EAGAIN when the socket is empty, or another negative errno once the failure
+ * has been counted against c. */
+static ssize_t conn_read(Engine *e, Conn *c) {
+        for (;;) {
+                ssize_t n = read(c->fd, e->scratch, SCRATCH_SIZE);
+
+                e->now = clock_ns();
+                if (n >= 0)
+                        return n;
+                if (errno == EINTR)
+                        continue;
+                if (errno == EAGAIN)
+                        return -EAGAIN;
+                n = -errno;
+                fail_errno(e, c, (int)n, "reading from");
+                return n;
+        }
+}
+
 static bool exchange_read(Engine *e, Conn *c, uint32_t events) {
         const EngineShared *sh = e->sh;
 
         for (;;) {
-                ssize_t n = read(c->fd, e->scratch, SCRATCH_SIZE);
+                ssize_t n = conn_read(e, c);
                 size_t m;
 
-                e->now = clock_ns();
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        if (errno == EAGAIN)
-                                return true;
-                        fail_errno(e, c, -errno, "reading from");
+                if (n == -EAGAIN)
+                        return true;
+                if (n < 0)
                         return false;
-                }
                 if (n == 0) {
                         if (c->replied) {
                                 exchange_success(e, c);
@@ -598,18 +613,13 @@ static bool line_read(Engine *e, Conn *c, uint32_t events) {
         size_t unit = sh->expect_unit;
 
         for (;;) {
-                ssize_t n = read(c->fd, e->scratch, SCRATCH_SIZE);
+                ssize_t n = conn_read(e, c);
                 size_t expected, m, total;
 
-                e->now = clock_ns();
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        if (errno == EAGAIN)
-                                return true;
-                        fail_errno(e, c, -errno, "reading from");
+                if (n == -EAGAIN)
+                        return true;
+                if (n < 0)
                         return false;
-                }
                 if (n == 0) {
                         if (c->served && c->inflight == 0 && c->expect_off == 0 && c->pending_tail == 0) {
                                 /* Closed after serving, with nothing owed (an idle timeout,
