@@ -266,11 +266,21 @@ class ContainerTests(unittest.TestCase):
         self.assertEqual(raw.split(), ["A", "C", "K", "!", "\\n"])
 
     def test_06_status_shows_live_figures(self):
-        out = self.c.run("systemctl", "status", "ackd", "--no-pager", check=False).stdout
-        m = re.search(r'Status: "Serving (\d+) connections; accepted (\d+), acknowledged (\d+), errors (\d+)"', out)
+        self.assertEqual(self.ackc("-p", "9999", "count me").stdout, "ACK!\n")
+        # STATUS= is refreshed once a second: wait for a refresh that includes this exchange.
+        pattern = re.compile(r'Status: "Serving (\d+) connections; accepted (\d+), acknowledged (\d+), '
+                             r'errors (\d+)"')
+        deadline = time.monotonic() + 10
+        while True:
+            out = self.c.run("systemctl", "status", "ackd", "--no-pager", check=False).stdout
+            m = pattern.search(out)
+            if (m and int(m.group(2)) >= 1 and int(m.group(3)) >= 1) or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
         self.assertIsNotNone(m, out)
-        self.assertGreaterEqual(int(m.group(2)), 1)
-        self.assertGreaterEqual(int(m.group(3)), 1)
+        self.assertGreaterEqual(int(m.group(2)), 1, out)
+        self.assertGreaterEqual(int(m.group(3)), 1, out)
+        self.assertEqual(m.group(4), "0", out)
 
     def test_07_reload(self):
         pid = self.status("MainPID")
