@@ -118,6 +118,7 @@ struct Engine {
         EngineResult *snapshot;
 };
 
+/* MIN() would evaluate due() and scheduled() twice. */
 static uint64_t min_u64(uint64_t a, uint64_t b) {
         return a < b ? a : b;
 }

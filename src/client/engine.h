@@ -58,6 +58,7 @@
 #include "args.h"
 #include "errors.h"
 #include "histogram.h"
+#include "time-util.h"
 
 #define ENGINE_DETAIL_MAX 160
 #define ENGINE_READ_SIZE  65536  /* bytes per read(); expect_buf must cover this plus one reply */
@@ -99,11 +100,9 @@ typedef struct EngineResult {
 
 typedef struct Engine Engine;
 
+/* The load generator's clock: monotonic nanoseconds. */
 static inline uint64_t clock_ns(void) {
-        struct timespec ts;
-
-        (void)clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+        return now_nsec(CLOCK_MONOTONIC);
 }
 
 /*

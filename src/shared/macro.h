@@ -13,12 +13,7 @@
 #include <unistd.h>
 
 #define _cleanup_(f)     __attribute__((cleanup(f)))
-#define _unused_         __attribute__((unused))
 #define _printf_(a, b)   __attribute__((format(printf, a, b)))
-#define _noreturn_       __attribute__((noreturn))
-#define _likely_(x)      (__builtin_expect(!!(x), 1))
-#define _unlikely_(x)    (__builtin_expect(!!(x), 0))
-#define _warn_unused_    __attribute__((warn_unused_result))
 
 #define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
 
@@ -59,13 +54,6 @@ static inline int take_fd(int *fd) {
         *fd = -1;
         return r;
 }
-
-static inline void *take_ptr_impl(void **p) {
-        void *r = *p;
-        *p = NULL;
-        return r;
-}
-#define TAKE_PTR(p) take_ptr_impl((void **)&(p))
 
 /* errno as a negative return value, never 0 (some libc paths leave errno unset). */
 static inline int negative_errno(void) {
