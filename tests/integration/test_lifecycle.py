@@ -1,10 +1,8 @@
 #!/usr/bin/env python3
 """Start, reload, stop and restart: nothing acknowledged is lost, a restart always binds."""
-import os
 import signal
 import socket
 import subprocess
-import tempfile
 import threading
 import time
 
@@ -128,16 +126,13 @@ class StopTests(AckdTestCase):
 
 class ReloadTests(AckdTestCase):
     def test_sighup_changes_ack_for_new_connections_only(self):
-        with tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False) as f:
-            f.write("listen = 127.0.0.1:0\nlisten = line@127.0.0.1:0\nack = ACK!\n")
-        self.addCleanup(os.unlink, f.name)
-        d = self.start("-c", f.name)
+        d = self.start(config="listen = 127.0.0.1:0\nlisten = line@127.0.0.1:0\nack = ACK!\n")
 
         old = d.connect(1)
         old.sendall(b"before\n")
         self.assertEqual(recv_exactly(old, 5), b"ACK!\n")
 
-        with open(f.name, "w") as cf:
+        with open(d.config_file.name, "w") as cf:
             cf.write("listen = 127.0.0.1:0\nlisten = line@127.0.0.1:0\nack = OK\n")
         mark = len(d.log_lines())
         d.signal(signal.SIGHUP)
@@ -157,11 +152,8 @@ class ReloadTests(AckdTestCase):
         self.assertTrue(d.alive())
 
     def test_bad_config_on_reload_keeps_running_config(self):
-        with tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False) as f:
-            f.write("listen = 127.0.0.1:0\nack = FIRST\n")
-        self.addCleanup(os.unlink, f.name)
-        d = self.start("-c", f.name)
-        with open(f.name, "w") as cf:
+        d = self.start(config="listen = 127.0.0.1:0\nack = FIRST\n")
+        with open(d.config_file.name, "w") as cf:
             cf.write("listen = 127.0.0.1:0\nmax-message = lots\n")
         mark = len(d.log_lines())
         d.signal(signal.SIGHUP)
@@ -171,11 +163,8 @@ class ReloadTests(AckdTestCase):
         self.assertEqual(recv_all(s), b"FIRST")
 
     def test_listener_change_on_reload_is_reported(self):
-        with tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False) as f:
-            f.write("listen = 127.0.0.1:0\n")
-        self.addCleanup(os.unlink, f.name)
-        d = self.start("-c", f.name)
-        with open(f.name, "w") as cf:
+        d = self.start(config="listen = 127.0.0.1:0\n")
+        with open(d.config_file.name, "w") as cf:
             cf.write("listen = 127.0.0.1:1\n")
         d.signal(signal.SIGHUP)
         d.wait_log("listener changes take effect only on restart")
