@@ -2,10 +2,31 @@
 #pragma once
 
 /*
- * Logging to stderr, one write(2) per line so lines from worker threads never
+ * Logging to stderr, one write per line so lines from worker threads never
  * interleave. When stderr is connected to the journal (JOURNAL_STREAM matches),
  * lines carry a "<N>" syslog priority prefix and no timestamp; otherwise they
  * carry an ISO 8601 UTC timestamp.
+ *
+ * After log_open() (ackd calls it; ackc does not, and waits for its stderr like
+ * any command-line tool), logging never waits for stderr: the workers log from
+ * the ack path, and a reader that stops reading (`ackd -v | less`, Ctrl-S, a
+ * stuck log shipper, a journald under pressure) must not stop the service or
+ * its shutdown. A line stderr cannot take at once is dropped and counted, and
+ * the first line that gets through again is preceded by "N log lines dropped".
+ * Dropping rather than a logger thread: a thread's bounded buffer would still
+ * need a policy for when it is full, would delay every line, and complicates
+ * shutdown; dropping costs nothing and keeps the lines that do appear in order.
+ *
+ * fd 2 itself is never made non-blocking: its file description is shared with
+ * whoever started ackd (a shell's terminal would turn non-blocking too), and
+ * sanitizer reports must still reach it. So log_open() picks, once:
+ *   a socket (the journal's stream)   send(MSG_DONTWAIT) on fd 2
+ *   a pipe, FIFO or terminal          write to a private non-blocking description
+ *                                     opened through /proc/self/fd/2 (without
+ *                                     /proc: fd 2 as is, after a warning)
+ *   a regular file, /dev/null, ...    write to fd 2 as is (a reopened file would
+ *                                     have its own offset and no O_APPEND)
+ * A line is at most LOG_LINE_MAX bytes, so a pipe takes all of it or nothing.
  *
  * An error is logged once, by the code that decides what to do about it; the
  * log_*_errno() helpers return the negative error so they can end a function:
@@ -29,6 +50,7 @@
 /* Longest line we emit; longer ones are cut and end in "...". */
 #define LOG_LINE_MAX 2048
 
+/* Sets the ident and picks how lines reach stderr (above). Call once, before threads. */
 void log_open(const char *ident);
 void log_set_max_level(int level);
 int log_get_max_level(void);
