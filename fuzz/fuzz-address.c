@@ -49,6 +49,10 @@ static void check_listen_address(const char *s) {
                 break;
         case ADDRESS_INET:
                 fuzz_assert(strlen(a.host) >= 1 && strlen(a.host) <= ADDRESS_HOST_MAX);
+                /* A scope only on an IPv6 literal, and only printable bytes (it is logged). */
+                fuzz_assert(strlen(a.scope) <= ADDRESS_SCOPE_MAX);
+                fuzz_assert(a.ipv6 || !*a.scope);
+                assert_printable(a.scope);
                 break;
         case ADDRESS_ANY:
                 break;
@@ -67,6 +71,7 @@ static void check_listen_address(const char *s) {
         fuzz_assert(listen_address_equal(&a, &b));
         fuzz_assert(a.mode == b.mode && a.kind == b.kind && a.ipv6 == b.ipv6 && a.port == b.port);
         fuzz_assert(strcmp(a.host, b.host) == 0 && strcmp(a.path, b.path) == 0);
+        fuzz_assert(a.kind != ADDRESS_INET || strcmp(a.scope, b.scope) == 0);
         fuzz_assert(strcmp(listen_address_format(&b, again, sizeof again), buf) == 0);
 }
 

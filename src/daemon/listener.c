@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -17,6 +19,7 @@
 #include "listener.h"
 #include "log.h"
 #include "macro.h"
+#include "parse-util.h"
 
 /* Seconds a oneshot listener lets the kernel hold a connection that has sent nothing
  * yet. Accepting only once data is there saves a wakeup per connection; a client that
@@ -35,12 +38,18 @@ static int listener_set_add(ListenerSet *set, Listener l) {
 
 static void listener_describe(Listener *l) {
         struct sockaddr_storage ss = { .ss_family = AF_UNSPEC };
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&ss;
+        char scope[IF_NAMESIZE] = "";
         socklen_t len = sizeof ss;
 
-        if (getsockname(l->fd, (struct sockaddr *)&ss, &len) < 0)
+        if (getsockname(l->fd, (struct sockaddr *)&ss, &len) < 0) {
                 (void)snprintf(l->name, sizeof l->name, "fd %d", l->fd);
-        else
-                (void)sockaddr_format((struct sockaddr *)&ss, len, l->name, sizeof l->name);
+                return;
+        }
+        /* A link-local listener is named by its interface, as the user wrote it. */
+        if (ss.ss_family == AF_INET6 && in6->sin6_scope_id != 0 && !if_indextoname(in6->sin6_scope_id, scope))
+                scope[0] = '\0';
+        (void)sockaddr_format_local((struct sockaddr *)&ss, len, scope, l->name, sizeof l->name);
         l->family = ss.ss_family;
 }
 
@@ -125,10 +134,44 @@ static int bind_any(ListenerSet *set, const ListenAddress *a) {
         return 0;
 }
 
+/* The interface index of a scope: an interface name first (as getaddrinfo() reads one),
+ * then a number, which must name an interface too. */
+static int scope_index(const char *scope, uint32_t *ret) {
+        char name[IF_NAMESIZE];
+        unsigned index = if_nametoindex(scope);
+        uint64_t v;
+
+        if (index == 0 && parse_uint64(scope, 1, UINT32_MAX, &v) == 0 && if_indextoname((unsigned)v, name))
+                index = (unsigned)v;
+        if (index == 0)
+                return -ENODEV;
+        *ret = index;
+        return 0;
+}
+
+/* [V6]:PORT is a literal: no resolver, and a scope selects the interface. */
+static int bind_ipv6_literal(ListenerSet *set, const ListenAddress *a) {
+        struct sockaddr_in6 in6 = { .sin6_family = AF_INET6, .sin6_port = htons(a->port) };
+        char name[ADDRESS_STRING_MAX];
+        int r;
+
+        (void)snprintf(name, sizeof name, "[%s%s%s]:%u", a->host, *a->scope ? "%" : "", a->scope, a->port);
+        if (inet_pton(AF_INET6, a->host, &in6.sin6_addr) != 1)
+                return log_error_errno(EINVAL, "Failed to listen on %s: invalid IPv6 address", name);
+        if (*a->scope && scope_index(a->scope, &in6.sin6_scope_id) < 0)
+                return log_error_errno(ENODEV, "Failed to listen on %s: no network interface '%s'", name,
+                                       a->scope);
+        /* An IPv4-mapped address can be bound only with IPV6_V6ONLY off. */
+        r = bind_one(set, a, (struct sockaddr *)&in6, sizeof in6, IN6_IS_ADDR_V4MAPPED(&in6.sin6_addr));
+        if (r < 0)
+                return log_error_errno(r, "Failed to listen on %s: %s", name, STRERROR(r));
+        return 0;
+}
+
 static int bind_inet(ListenerSet *set, const ListenAddress *a) {
         struct addrinfo hints = {
                 .ai_flags = AI_PASSIVE | AI_NUMERICSERV | AI_ADDRCONFIG,
-                .ai_family = a->ipv6 ? AF_INET6 : AF_UNSPEC,
+                .ai_family = AF_UNSPEC,
                 .ai_socktype = SOCK_STREAM,
         };
         struct addrinfo *res = NULL;
@@ -216,7 +259,7 @@ static int listeners_bind(ListenerSet *set, const Settings *s) {
                         r = bind_any(set, a);
                         break;
                 case ADDRESS_INET:
-                        r = bind_inet(set, a);
+                        r = a->ipv6 ? bind_ipv6_literal(set, a) : bind_inet(set, a);
                         break;
                 case ADDRESS_UNIX:
                         r = bind_unix(set, a);

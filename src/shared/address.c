@@ -48,6 +48,55 @@ static int parse_port(const char *s, uint16_t *ret, const char **ret_reason) {
         return 0;
 }
 
+/* An interface name as Linux allows it (dev_valid_name()), or an index: digits, not 0. */
+static bool scope_valid(const char *s, size_t n) {
+        uint64_t v;
+
+        if (n == 0 || n > ADDRESS_SCOPE_MAX || (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f || strchr("/:%[]", s[i]))
+                        return false;
+        if (strspn(s, "0123456789") >= n) {
+                char digits[ADDRESS_SCOPE_MAX + 1];
+
+                memcpy(digits, s, n);
+                digits[n] = '\0';
+                return parse_uint64(digits, 1, INT32_MAX, &v) == 0;
+        }
+        return true;
+}
+
+/* What goes between the brackets of [V6]:PORT: an IPv6 literal, and for a link-local
+ * one (which means nothing without an interface) a %SCOPE. n bytes at s. */
+static int parse_ipv6_host(const char *s, size_t n, ListenAddress *a, const char **ret_reason) {
+        const char *percent = memchr(s, '%', n);
+        size_t n_addr = percent ? (size_t)(percent - s) : n;
+        char v6[INET6_ADDRSTRLEN + 1];
+        struct in6_addr in6;
+
+        if (n_addr == 0 || n_addr >= sizeof v6)
+                return fail(ret_reason, "invalid IPv6 address");
+        memcpy(v6, s, n_addr);
+        v6[n_addr] = '\0';
+        if (inet_pton(AF_INET6, v6, &in6) != 1)
+                return fail(ret_reason, "invalid IPv6 address");
+
+        if (percent) {
+                size_t n_scope = n - n_addr - 1;
+
+                if (!IN6_IS_ADDR_LINKLOCAL(&in6))
+                        return fail(ret_reason, "only a link-local address (fe80::/10) takes a %scope");
+                if (!scope_valid(percent + 1, n_scope))
+                        return fail(ret_reason, "invalid scope: expected %IFNAME or %INDEX");
+                memcpy(a->scope, percent + 1, n_scope);
+                a->scope[n_scope] = '\0';
+        } else if (IN6_IS_ADDR_LINKLOCAL(&in6))
+                return fail(ret_reason, "link-local address needs a scope, e.g. [fe80::1%eth0]:9999");
+        memcpy(a->host, v6, n_addr + 1);
+        return 0;
+}
+
 int listen_address_parse(const char *s, ListenAddress *ret, const char **ret_reason) {
         ListenAddress a = { .mode = PROTOCOL_ONESHOT };
         const char *at, *colon;
@@ -89,22 +138,13 @@ int listen_address_parse(const char *s, ListenAddress *ret, const char **ret_rea
 
         if (s[0] == '[') {
                 const char *close = strchr(s, ']');
-                char v6[INET6_ADDRSTRLEN + 1];
-                struct in6_addr in6;
-                size_t n;
 
                 if (!close || close[1] != ':')
                         return fail(ret_reason, "expected [IPV6]:PORT");
-                n = (size_t)(close - s - 1);
-                if (n == 0 || n >= sizeof v6)
-                        return fail(ret_reason, "invalid IPv6 address");
-                memcpy(v6, s + 1, n);
-                v6[n] = '\0';
-                if (inet_pton(AF_INET6, v6, &in6) != 1)
-                        return fail(ret_reason, "invalid IPv6 address");
+                if (parse_ipv6_host(s + 1, (size_t)(close - s - 1), &a, ret_reason) < 0)
+                        return -EINVAL;
                 a.kind = ADDRESS_INET;
                 a.ipv6 = true;
-                memcpy(a.host, v6, n + 1);
                 if (parse_port(close + 2, &a.port, ret_reason) < 0)
                         return -EINVAL;
                 *ret = a;
@@ -157,7 +197,11 @@ const char *listen_address_format(const ListenAddress *a, char *buf, size_t size
                 (void)snprintf(buf, size, "%s@:%u", mode, a->port);
                 break;
         case ADDRESS_INET:
-                (void)snprintf(buf, size, a->ipv6 ? "%s@[%s]:%u" : "%s@%s:%u", mode, a->host, a->port);
+                if (a->ipv6)
+                        (void)snprintf(buf, size, "%s@[%s%s%s]:%u", mode, a->host, *a->scope ? "%" : "",
+                                       a->scope, a->port);
+                else
+                        (void)snprintf(buf, size, "%s@%s:%u", mode, a->host, a->port);
                 break;
         }
         return buf;
@@ -167,6 +211,29 @@ bool listen_address_equal(const ListenAddress *a, const ListenAddress *b) {
         char x[ADDRESS_STRING_MAX], y[ADDRESS_STRING_MAX];
 
         return strcmp(listen_address_format(a, x, sizeof x), listen_address_format(b, y, sizeof y)) == 0;
+}
+
+static void format_in6(const struct sockaddr_in6 *in6, const char *scope, char *buf, size_t size) {
+        char ip[INET6_ADDRSTRLEN];
+
+        (void)inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof ip);
+        (void)snprintf(buf, size, "[%s%s%s]:%u", ip, scope ? "%" : "", scope ? scope : "", ntohs(in6->sin6_port));
+}
+
+const char *sockaddr_format_local(const struct sockaddr *sa, socklen_t len, const char *scope, char *buf,
+                                  size_t size) {
+        if (len >= (socklen_t)sizeof(struct sockaddr_in6) && sa->sa_family == AF_INET6) {
+                const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+                char number[16];
+
+                if (in6->sin6_scope_id != 0 && (!scope || !*scope)) {
+                        (void)snprintf(number, sizeof number, "%u", (unsigned)in6->sin6_scope_id);
+                        scope = number;
+                }
+                format_in6(in6, in6->sin6_scope_id != 0 ? scope : NULL, buf, size);
+                return buf;
+        }
+        return sockaddr_format(sa, len, buf, size);
 }
 
 const char *sockaddr_format(const struct sockaddr *sa, socklen_t len, char *buf, size_t size) {
@@ -194,10 +261,8 @@ const char *sockaddr_format(const struct sockaddr *sa, socklen_t len, char *buf,
                 if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
                         (void)inet_ntop(AF_INET, &in6->sin6_addr.s6_addr[12], ip, sizeof ip);
                         (void)snprintf(buf, size, "%s:%u", ip, ntohs(in6->sin6_port));
-                } else {
-                        (void)inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof ip);
-                        (void)snprintf(buf, size, "[%s]:%u", ip, ntohs(in6->sin6_port));
-                }
+                } else
+                        format_in6(in6, NULL, buf, size);
                 break;
         }
         case AF_UNIX: {

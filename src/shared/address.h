@@ -4,7 +4,8 @@
 /*
  * Listen addresses as written by users: [MODE@]ADDRESS, where ADDRESS is
  *   HOST:PORT     IPv4 literal or host name (resolved when binding)
- *   [V6]:PORT     IPv6 literal, IPv6 only
+ *   [V6]:PORT     IPv6 literal, IPv6 only; a link-local one needs a scope,
+ *                 [fe80::1%IFNAME]:PORT or [fe80::1%INDEX]:PORT
  *   :PORT, PORT   every address, dual-stack ([::] with IPv4 mapped, or 0.0.0.0)
  *   unix:PATH     AF_UNIX stream socket; unix:@NAME for the abstract namespace
  * Parsing is pure (no name resolution) so it can be unit-tested and fuzzed.
@@ -20,6 +21,7 @@
 
 #define ADDRESS_HOST_MAX 255
 #define ADDRESS_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
+#define ADDRESS_SCOPE_MAX 15    /* IF_NAMESIZE - 1: an interface name, or an index */
 
 /* Room for any formatted address, mode prefix included. */
 #define ADDRESS_STRING_MAX (16 + ADDRESS_HOST_MAX + 16)
@@ -35,14 +37,16 @@ typedef struct ListenAddress {
         AddressKind kind;
         bool ipv6;                              /* ADDRESS_INET written in brackets */
         uint16_t port;
-        char host[ADDRESS_HOST_MAX + 1];        /* ADDRESS_INET, without brackets */
+        char host[ADDRESS_HOST_MAX + 1];        /* ADDRESS_INET, without brackets or scope */
+        char scope[ADDRESS_SCOPE_MAX + 1];      /* ipv6: "eth0" or "2" for fe80::1%eth0; else empty */
         char path[ADDRESS_PATH_MAX + 1];        /* ADDRESS_UNIX; '@' starts an abstract name */
 } ListenAddress;
 
 /* Returns 0, or -EINVAL with *ret_reason (if given) a short static explanation. */
 int listen_address_parse(const char *s, ListenAddress *ret, const char **ret_reason);
 
-/* Canonical form, parseable again: "line@[::1]:9998", "oneshot@:9999", "oneshot@unix:/run/x". */
+/* Canonical form, parseable again: "line@[::1]:9998", "oneshot@:9999", "oneshot@unix:/run/x",
+ * "oneshot@[fe80::1%eth0]:9999". */
 const char *listen_address_format(const ListenAddress *a, char *buf, size_t size);
 
 bool listen_address_equal(const ListenAddress *a, const ListenAddress *b);
@@ -50,6 +54,12 @@ bool listen_address_equal(const ListenAddress *a, const ListenAddress *b);
 /* "127.0.0.1:40522", "[::1]:9999" (IPv4-mapped IPv6 shown as IPv4), "unix:/path", "unix:@name",
  * "unix" for an unnamed peer. */
 const char *sockaddr_format(const struct sockaddr *sa, socklen_t len, char *buf, size_t size);
+
+/* The same, for an address a socket was bound to, as the user named it: an IPv4-mapped IPv6
+ * address stays IPv6 ("[::ffff:127.0.0.1]:9999"), and a link-local one shows its scope,
+ * scope if given (an interface name), else sin6_scope_id ("[fe80::1%eth0]:9999"). */
+const char *sockaddr_format_local(const struct sockaddr *sa, socklen_t len, const char *scope, char *buf,
+                                  size_t size);
 
 /* Fills a sockaddr_un from a path as written after "unix:". Returns the length to pass to bind(). */
 int sockaddr_un_set(struct sockaddr_un *sun, const char *path, socklen_t *ret_len);

@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
 """oneshot mode: the tutorial protocol, byte for byte, over TCP and AF_UNIX."""
 import os
+import shutil
 import socket
 import struct
+import subprocess
 import tempfile
 import time
 
 import tap
-from ackdtest import AckdTestCase, recv_all
+from ackdtest import ACKD, ROOT_ARGS, WRAPPER, Ackd, AckdTestCase, recv_all
+
+ACKC = os.environ.get("ACKC_BIN") or os.path.join(os.path.dirname(ACKD), "..", "client", "ackc")
 
 
 class OneshotTests(AckdTestCase):
@@ -165,6 +169,63 @@ class OneshotOptionsTests(AckdTestCase):
             self.addCleanup(second.__exit__)
             self.assertEqual(second.wait(), 1)
             self.assertIn("another process is serving it", second.log_text())
+
+
+class AddressTests(AckdTestCase):
+    """Listen addresses named exactly: IPv4-mapped IPv6, and scoped IPv6 link-local."""
+
+    def test_ipv4_mapped_listener_is_named_as_given(self):
+        if not os.path.exists("/proc/net/if_inet6"):
+            self.skipTest("no IPv6 on this host")
+        d = self.start("-l", "[::ffff:127.0.0.1]:0")
+        self.assertRegex(d.listeners[0][0], r"^\[::ffff:127\.0\.0\.1\]:\d+$")
+        # An IPv4-mapped address is IPv4 on the wire: IPv4 clients reach it.
+        for family, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::ffff:127.0.0.1")):
+            s = socket.socket(family)
+            s.settimeout(5)
+            s.connect((host, d.port()))
+            s.sendall(b"mapped")
+            self.assertEqual(recv_all(s), b"ACK!", host)
+
+    def test_link_local_without_scope_is_a_usage_error(self):
+        d = Ackd("-l", "[fe80::1]:9999", wait_ready=False)
+        self.addCleanup(d.__exit__)
+        self.assertEqual(d.wait(), 2)
+        self.assertIn("invalid address '[fe80::1]:9999': link-local address needs a scope, "
+                      "e.g. [fe80::1%eth0]:9999", d.log_text())
+
+    def test_unknown_interface_is_named(self):
+        d = Ackd("-l", "[fe80::1%nosuch-ackd0]:0", wait_ready=False)
+        self.addCleanup(d.__exit__)
+        self.assertEqual(d.wait(), 1)
+        self.assertIn("Failed to listen on [fe80::1%nosuch-ackd0]:0: no network interface 'nosuch-ackd0'",
+                      d.log_text())
+
+    def test_scoped_link_local_by_name_and_by_index(self):
+        # fe80::1 on lo, in a network namespace of ackd's own that goes away with it.
+        if os.geteuid() != 0:
+            self.skipTest("needs root for a network namespace")
+        for tool in ("unshare", "nsenter", "ip"):
+            if not shutil.which(tool):
+                self.skipTest(f"{tool} not installed (packages util-linux, iproute2)")
+        setup = 'ip link set lo up && ip -6 addr add fe80::1/64 dev lo nodad && exec "$0" "$@"'
+        d = self.start(executable=["unshare", "--net", "sh", "-c", setup] + WRAPPER +
+                       [ACKD] + ROOT_ARGS + ["-c", os.devnull, "-l", "[fe80::1%lo]:0", "-l", "line@[fe80::1%1]:0"])
+        names = [name for name, _ in d.listeners]
+        self.assertEqual(len(names), 2, d.log_text())
+        # lo is interface 1 in a new namespace: both show its name.
+        for name in names:
+            self.assertRegex(name, r"^\[fe80::1%lo\]:\d+$")
+        ports = [int(name.rsplit(":", 1)[1]) for name in names]
+
+        def ackc(*args):
+            return subprocess.run(["nsenter", f"--net=/proc/{d.pid}/ns/net", ACKC, *args], capture_output=True,
+                                  text=True, timeout=20)
+        r = ackc("-H", "fe80::1%lo", "-p", str(ports[0]), "hello")
+        self.assertEqual((r.returncode, r.stdout), (0, "ACK!\n"), r.stderr)
+        r = ackc("-m", "line", "-H", "fe80::1%1", "-p", str(ports[1]), "a", "b")
+        self.assertEqual((r.returncode, r.stdout), (0, "ACK!\nACK!\n"), r.stderr)
+        self.assertEqual(d.stop(), 0)
 
 
 class VerboseLogTests(AckdTestCase):

@@ -20,6 +20,7 @@ typedef struct GoodAddress {
         uint16_t port;
         const char *host;       /* ADDRESS_INET */
         const char *path;       /* ADDRESS_UNIX */
+        const char *scope;      /* IPv6 link-local; NULL: none */
 } GoodAddress;
 
 static const GoodAddress good[] = {
@@ -30,6 +31,11 @@ static const GoodAddress good[] = {
         { "[::]:1", ADDRESS_INET, true, 1, "::", NULL },
         { "[2001:db8::1]:65535", ADDRESS_INET, true, 65535, "2001:db8::1", NULL },
         { "[::ffff:1.2.3.4]:7", ADDRESS_INET, true, 7, "::ffff:1.2.3.4", NULL },
+        { "[fe80::1%eth0]:9999", ADDRESS_INET, true, 9999, "fe80::1", NULL, "eth0" },
+        { "[fe80::1%2]:1", ADDRESS_INET, true, 1, "fe80::1", NULL, "2" },
+        { "[FE80::abcd:1%lo]:0", ADDRESS_INET, true, 0, "FE80::abcd:1", NULL, "lo" },
+        { "[febf:ffff::1%br-0.v_15chars]:80", ADDRESS_INET, true, 80, "febf:ffff::1", NULL, "br-0.v_15chars" },
+        { "[fe80::1%2147483647]:1", ADDRESS_INET, true, 1, "fe80::1", NULL, "2147483647" },
         { ":9999", ADDRESS_ANY, false, 9999, NULL, NULL },
         { "9999", ADDRESS_ANY, false, 9999, NULL, NULL },
         { ":0", ADDRESS_ANY, false, 0, NULL, NULL },
@@ -60,6 +66,8 @@ static void assert_good(const char *text, const GoodAddress *g, ProtocolMode mod
                 ck_assert_str_eq(a.host, g->host);
         if (g->path)
                 ck_assert_str_eq(a.path, g->path);
+        if (g->kind == ADDRESS_INET)
+                ck_assert_str_eq(a.scope, g->scope ? g->scope : "");
 }
 
 START_TEST(test_parse_accepts_every_address_form) {
@@ -202,6 +210,47 @@ START_TEST(test_parse_rejects_bad_ipv6_forms) {
                 { "[1.2.3.4]:1", "IPv6" },
                 { "[localhost]:1", "IPv6" },
                 { "[0000:0000:0000:0000:0000:0000:0000:0000:0]:1", "IPv6" },
+                { "[%eth0]:1", "IPv6" },
+                { "[zz::1%eth0]:1", "IPv6" },
+        };
+        assert_bad(bad, ELEMENTSOF(bad));
+}
+END_TEST
+
+START_TEST(test_parse_rejects_link_local_without_scope) {
+        static const BadAddress bad[] = {
+                /* Which interface? bind() would only say EINVAL. */
+                { "[fe80::1]:9999", "link-local address needs a scope, e.g. [fe80::1%eth0]:9999" },
+                { "line@[fe80::abcd]:1", "needs a scope" },
+                { "[febf::1]:1", "needs a scope" },
+        };
+        assert_bad(bad, ELEMENTSOF(bad));
+}
+END_TEST
+
+START_TEST(test_parse_rejects_bad_scopes) {
+        static const BadAddress bad[] = {
+                { "[fe80::1%]:1", "scope" },
+                { "[fe80::1%0]:1", "scope" },
+                { "[fe80::1%2147483648]:1", "scope" },
+                { "[fe80::1%99999999999999999999]:1", "scope" },
+                { "[fe80::1%sixteen-chars-xx]:1", "scope" },
+                { "[fe80::1%a/b]:1", "scope" },
+                { "[fe80::1%a:b]:1", "scope" },
+                { "[fe80::1%a%b]:1", "scope" },
+                { "[fe80::1%e th]:1", "scope" },
+                { "[fe80::1%e\tth]:1", "scope" },
+                { "[fe80::1%e\x7fth]:1", "scope" },
+                { "[fe80::1%\xc3\xa9]:1", "scope" },
+                { "[fe80::1%.]:1", "scope" },
+                { "[fe80::1%..]:1", "scope" },
+                { "[fe80::1%eth0]", "[IPV6]:PORT" },
+                { "[fe80::1%eth0]:", "port" },
+                /* Only a link-local address means different things on different interfaces. */
+                { "[::1%lo]:1", "link-local" },
+                { "[2001:db8::1%eth0]:1", "link-local" },
+                { "[::ffff:1.2.3.4%eth0]:1", "link-local" },
+                { "[fec0::1%eth0]:1", "link-local" },
         };
         assert_bad(bad, ELEMENTSOF(bad));
 }
@@ -243,6 +292,7 @@ static void assert_same(const ListenAddress *a, const ListenAddress *b, const ch
         if (a->kind == ADDRESS_INET) {
                 ck_assert_msg(a->ipv6 == b->ipv6, "'%s' changed family", text);
                 ck_assert_str_eq(a->host, b->host);
+                ck_assert_str_eq(a->scope, b->scope);
         }
         if (a->kind == ADDRESS_UNIX)
                 ck_assert_str_eq(a->path, b->path);
@@ -299,6 +349,8 @@ START_TEST(test_format_is_canonical) {
                 { "line@127.0.0.1:80", "line@127.0.0.1:80" },
                 { "unix:/run/x", "oneshot@unix:/run/x" },
                 { "line@unix:@name", "line@unix:@name" },
+                { "[fe80::1%eth0]:9999", "oneshot@[fe80::1%eth0]:9999" },
+                { "line@[fe80::1%3]:1", "line@[fe80::1%3]:1" },
         };
 
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
@@ -314,7 +366,8 @@ END_TEST
 START_TEST(test_equal_tells_different_addresses_apart) {
         static const char *const texts[] = {
                 ":1",          ":2",      "line@:1", "1.2.3.4:1",    "[::1]:1",
-                "localhost:1", "unix:/x", "unix:@x", "line@unix:/x",
+                "localhost:1", "unix:/x", "unix:@x", "line@unix:/x", "[fe80::1%lo]:1",
+                "[fe80::1%1]:1", "[fe80::1%eth0]:1",
         };
 
         for (size_t i = 0; i < ELEMENTSOF(texts); i++)
@@ -361,6 +414,60 @@ START_TEST(test_sockaddr_format_shows_ipv4_mapped_ipv6_as_ipv4) {
         ck_assert_int_eq(inet_pton(AF_INET6, "::ffff:10.1.2.3", &in6.sin6_addr), 1);
         ck_assert_str_eq(sockaddr_format((struct sockaddr *)&in6, sizeof in6, buf, sizeof buf),
                          "10.1.2.3:80");
+}
+END_TEST
+
+START_TEST(test_sockaddr_format_local_keeps_ipv4_mapped_ipv6) {
+        struct sockaddr_in6 in6 = { .sin6_family = AF_INET6, .sin6_port = htons(80) };
+        char buf[ADDRESS_STRING_MAX];
+
+        /* A listener the user bound to [::ffff:127.0.0.1] is not an IPv4 socket. */
+        ck_assert_int_eq(inet_pton(AF_INET6, "::ffff:127.0.0.1", &in6.sin6_addr), 1);
+        ck_assert_str_eq(sockaddr_format_local((struct sockaddr *)&in6, sizeof in6, NULL, buf, sizeof buf),
+                         "[::ffff:127.0.0.1]:80");
+        ck_assert_int_eq(inet_pton(AF_INET6, "::1", &in6.sin6_addr), 1);
+        ck_assert_str_eq(sockaddr_format_local((struct sockaddr *)&in6, sizeof in6, NULL, buf, sizeof buf),
+                         "[::1]:80");
+}
+END_TEST
+
+START_TEST(test_sockaddr_format_local_shows_scope) {
+        struct sockaddr_in6 in6 = { .sin6_family = AF_INET6, .sin6_port = htons(9999), .sin6_scope_id = 7 };
+        struct sockaddr_in in = { .sin_family = AF_INET, .sin_port = htons(1) };
+        char buf[ADDRESS_STRING_MAX];
+
+        ck_assert_int_eq(inet_pton(AF_INET6, "fe80::1", &in6.sin6_addr), 1);
+        ck_assert_str_eq(sockaddr_format_local((struct sockaddr *)&in6, sizeof in6, "eth0", buf, sizeof buf),
+                         "[fe80::1%eth0]:9999");
+        /* No name for the index: the number. */
+        ck_assert_str_eq(sockaddr_format_local((struct sockaddr *)&in6, sizeof in6, NULL, buf, sizeof buf),
+                         "[fe80::1%7]:9999");
+        ck_assert_str_eq(sockaddr_format_local((struct sockaddr *)&in6, sizeof in6, "", buf, sizeof buf),
+                         "[fe80::1%7]:9999");
+        /* No scope, no name, whatever the caller has. */
+        in6.sin6_scope_id = 0;
+        ck_assert_str_eq(sockaddr_format_local((struct sockaddr *)&in6, sizeof in6, "eth0", buf, sizeof buf),
+                         "[fe80::1]:9999");
+        /* Too short, or another family: as sockaddr_format(). */
+        ck_assert_str_eq(sockaddr_format_local((struct sockaddr *)&in6, sizeof in6 - 1, "eth0", buf, sizeof buf),
+                         "unknown");
+        ck_assert_int_eq(inet_pton(AF_INET, "10.0.0.1", &in.sin_addr), 1);
+        ck_assert_str_eq(sockaddr_format_local((struct sockaddr *)&in, sizeof in, "eth0", buf, sizeof buf),
+                         "10.0.0.1:1");
+}
+END_TEST
+
+START_TEST(test_sockaddr_format_local_longest_fits) {
+        struct sockaddr_in6 in6 = { .sin6_family = AF_INET6, .sin6_port = htons(65535) };
+        char buf[ADDRESS_STRING_MAX];
+
+        memset(&in6.sin6_addr, 0xfe, sizeof in6.sin6_addr);
+        in6.sin6_scope_id = UINT32_MAX;
+        ck_assert_str_eq(sockaddr_format_local((struct sockaddr *)&in6, sizeof in6, NULL, buf, sizeof buf),
+                         "[fefe:fefe:fefe:fefe:fefe:fefe:fefe:fefe%4294967295]:65535");
+        ck_assert_str_eq(sockaddr_format_local((struct sockaddr *)&in6, sizeof in6, "fifteen-chars-x", buf,
+                                               sizeof buf),
+                         "[fefe:fefe:fefe:fefe:fefe:fefe:fefe:fefe%fifteen-chars-x]:65535");
 }
 END_TEST
 
@@ -508,6 +615,8 @@ Suite *make_suite(void) {
         tcase_add_test(tc, test_parse_rejects_unknown_mode);
         tcase_add_test(tc, test_parse_rejects_missing_or_bad_port);
         tcase_add_test(tc, test_parse_rejects_bad_ipv6_forms);
+        tcase_add_test(tc, test_parse_rejects_link_local_without_scope);
+        tcase_add_test(tc, test_parse_rejects_bad_scopes);
         tcase_add_test(tc, test_parse_rejects_bad_ipv4_and_host_names);
         tcase_add_test(tc, test_parse_rejects_bad_unix_paths);
         suite_add_tcase(s, tc);
@@ -523,6 +632,9 @@ Suite *make_suite(void) {
         tcase_add_test(tc, test_sockaddr_format_ipv4);
         tcase_add_test(tc, test_sockaddr_format_ipv6_in_brackets);
         tcase_add_test(tc, test_sockaddr_format_shows_ipv4_mapped_ipv6_as_ipv4);
+        tcase_add_test(tc, test_sockaddr_format_local_keeps_ipv4_mapped_ipv6);
+        tcase_add_test(tc, test_sockaddr_format_local_shows_scope);
+        tcase_add_test(tc, test_sockaddr_format_local_longest_fits);
         tcase_add_test(tc, test_sockaddr_format_unix_path);
         tcase_add_test(tc, test_sockaddr_format_unix_path_filling_sun_path);
         tcase_add_test(tc, test_sockaddr_format_abstract_unix);
