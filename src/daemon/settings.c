@@ -4,12 +4,14 @@
 #include <stdarg.h>
 #include <string.h>
 
+#include "escape.h"
 #include "log.h"
 #include "macro.h"
 #include "parse-util.h"
 #include "settings.h"
 
 #define CONFIG_LINE_MAX 4096
+#define UTF8_BOM        "\xef\xbb\xbf"
 
 const OptionInfo option_table[_OPTION_MAX] = {
 #define OPTION_INFO(id, n, s, a, d, c, h)                                                                       \
@@ -44,13 +46,15 @@ int settings_apply(Settings *s, OptionId id, const char *value, char *err, size_
 
         switch (id) {
         case OPTION_LISTEN: {
+                char quoted[ESCAPE_QUOTE_SIZE];
                 const char *reason = NULL;
 
                 if (s->n_listen >= SETTINGS_LISTEN_MAX)
                         return option_error(err, err_size, "too many listeners (at most %d)", SETTINGS_LISTEN_MAX);
                 r = listen_address_parse(value, &s->listen[s->n_listen], &reason);
                 if (r < 0)
-                        return option_error(err, err_size, "invalid address '%s': %s", value, reason);
+                        return option_error(err, err_size, "invalid address '%s': %s",
+                                            escape_string(quoted, sizeof quoted, value), reason);
                 s->n_listen++;
                 return 0;
         }
@@ -142,13 +146,13 @@ static char *strip(char *s) {
 
 int settings_parse_config(Settings *s, FILE *f, const char *filename, char *err, size_t err_size) {
         _cleanup_(freep) char *buf = NULL;
-        char reason[SETTINGS_ERROR_MAX];
+        char reason[SETTINGS_ERROR_MAX], quoted[ESCAPE_QUOTE_SIZE];
         unsigned lineno = 0;
         size_t cap = 0;
         ssize_t k;
 
         while ((k = getline(&buf, &cap, f)) >= 0) {
-                char *key, *value, *eq;
+                char *key, *value, *eq, *line = buf;
                 size_t n;
                 int id;
 
@@ -158,8 +162,11 @@ int settings_parse_config(Settings *s, FILE *f, const char *filename, char *err,
                                         lineno, CONFIG_LINE_MAX);
                 if (memchr(buf, '\0', (size_t)k))
                         return option_error(err, err_size, "%s:%u: NUL byte in line", filename, lineno);
+                /* Editors on Windows start a UTF-8 file with a byte-order mark. */
+                if (lineno == 1 && strncmp(line, UTF8_BOM, STRLEN(UTF8_BOM)) == 0)
+                        line += STRLEN(UTF8_BOM);
 
-                key = strip(buf);
+                key = strip(line);
                 if (*key == '\0' || *key == '#' || *key == ';')
                         continue;
 
@@ -179,12 +186,15 @@ int settings_parse_config(Settings *s, FILE *f, const char *filename, char *err,
 
                 id = option_by_name(key);
                 if (id < 0 || !(option_table[id].flags & OPTION_IN_CONFIG))
-                        return option_error(err, err_size, "%s:%u: unknown setting '%s'", filename, lineno, key);
+                        return option_error(err, err_size, "%s:%u: unknown setting '%s'", filename, lineno,
+                                            escape_string(quoted, sizeof quoted, key));
                 if (settings_apply(s, (OptionId)id, value, reason, sizeof reason) < 0)
                         return option_error(err, err_size, "%s:%u: %s: %s", filename, lineno, key, reason);
         }
+        /* A directory opens, then fails to read with EISDIR: say so. */
         if (ferror(f))
-                return option_error(err, err_size, "%s: read error", filename);
+                return option_error(err, err_size, "%s: read error: %s", filename,
+                                    strerror(errno > 0 ? errno : EIO));
         return 0;
 }
 
@@ -271,7 +281,10 @@ int command_line_parse(int argc, char *argv[], CommandLine *ret, char *err, size
                 goto fail;
 
         if (option_parser_operands(&parser) < argc) {
-                option_error(err, err_size, "unexpected argument '%s'", argv[option_parser_operands(&parser)]);
+                char quoted[ESCAPE_QUOTE_SIZE];
+
+                option_error(err, err_size, "unexpected argument '%s'",
+                             escape_string(quoted, sizeof quoted, argv[option_parser_operands(&parser)]));
                 goto fail;
         }
 

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <stdint.h>
 #include <string.h>
 
 #include "escape.h"
@@ -54,4 +55,9 @@ truncated:
         n += 3;
         out[n] = '\0';
         return n;
+}
+
+const char *escape_string(char *out, size_t out_size, const char *s) {
+        (void)escape_bytes(out, out_size, s, strlen(s), SIZE_MAX);
+        return out;
 }

@@ -15,3 +15,12 @@
 #define ESCAPE_BUFFER_SIZE(max_input) ((max_input) * 4 + 4)
 
 size_t escape_bytes(char *out, size_t out_size, const void *data, size_t len, size_t max_input);
+
+/* Room for a key, value or argument quoted in an error message: 64 bytes at worst,
+ * more when they are printable; what does not fit is cut with "...". */
+#define ESCAPE_QUOTE_SIZE 260
+
+/* The NUL-terminated s escaped as above, all of it that fits out; returns out. For
+ * user input quoted in an error message, where an invisible byte (a BOM, a NUL, a
+ * control character) must show. */
+const char *escape_string(char *out, size_t out_size, const char *s);

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <string.h>
 
+#include "escape.h"
 #include "macro.h"
 #include "options.h"
 
@@ -66,6 +67,7 @@ static int short_option_index(const OptionParser *p, int c) {
 }
 
 int option_parser_next(OptionParser *p, size_t *ret_id, const char **ret_value, char *err, size_t err_size) {
+        char quoted[ESCAPE_QUOTE_SIZE];
         int c, i;
 
         c = getopt_long(p->argc, p->argv, p->shortopts, p->longopts, NULL);
@@ -77,11 +79,14 @@ int option_parser_next(OptionParser *p, size_t *ret_id, const char **ret_value, 
                         return option_error(err, err_size, "option '--%s' takes no value",
                                     p->table[optopt - LONG_BASE].name);
                 if (optopt > 0)
-                        return option_error(err, err_size, "unknown option '-%c'", optopt);
-                return option_error(err, err_size, "unknown option '%s'", p->argv[optind - 1]);
+                        return option_error(err, err_size, "unknown option '-%s'",
+                                            escape_string(quoted, sizeof quoted, (char[]){ (char)optopt, 0 }));
+                return option_error(err, err_size, "unknown option '%s'",
+                                    escape_string(quoted, sizeof quoted, p->argv[optind - 1]));
         }
         if (c == ':')
-                return option_error(err, err_size, "option '%s' needs a value", p->argv[optind - 1]);
+                return option_error(err, err_size, "option '%s' needs a value",
+                                    escape_string(quoted, sizeof quoted, p->argv[optind - 1]));
 
         i = c >= LONG_BASE ? c - LONG_BASE : short_option_index(p, c);
         if (i < 0 || (size_t)i >= p->n)

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Start, reload, stop and restart: nothing acknowledged is lost, a restart always binds."""
+import os
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 
@@ -194,6 +196,80 @@ class ReloadTests(AckdTestCase):
         self.assertGreater(i, 100)
         # (Signals that arrive together coalesce, so fewer reloads than signals.)
         self.assertGreater(len([l for l in d.log_lines() if "Reloaded" in l]), 5)
+
+
+class ConfigErrorTests(AckdTestCase):
+    """A configuration that cannot be used says why, at start and on SIGHUP."""
+
+    BOM = b"\xef\xbb\xbf"
+
+    def config_path(self, data=None):
+        tmp = tempfile.mkdtemp(prefix="ackd-config-")
+        path = os.path.join(tmp, "ackd.conf")
+        self.addCleanup(subprocess.run, ["rm", "-rf", tmp])
+        if data is not None:
+            with open(path, "wb") as f:
+                f.write(data)
+        return path
+
+    def test_directory_as_config_at_start(self):
+        path = self.config_path()
+        os.mkdir(path)
+        d = Ackd("-c", path, wait_ready=False)
+        self.addCleanup(d.__exit__)
+        self.assertEqual(d.wait(), 2)
+        self.assertIn(f"{path}: read error: Is a directory", d.log_text())
+
+    def test_directory_as_config_on_reload(self):
+        path = self.config_path(b"listen = 127.0.0.1:0\nack = FIRST\n")
+        d = self.start("-c", path)
+        os.unlink(path)
+        os.mkdir(path)
+        mark = len(d.log_lines())
+        d.signal(signal.SIGHUP)
+        d.wait_log(rf"Reload failed, keeping the running configuration: {path}: read error: Is a directory$",
+                   start=mark)
+        s = d.connect()
+        s.sendall(b"x")
+        self.assertEqual(recv_all(s), b"FIRST")
+
+    def test_byte_order_mark_is_skipped_at_start_and_on_reload(self):
+        # As Notepad saves UTF-8: the mark, then CRLF lines.
+        path = self.config_path(self.BOM + b"listen = 127.0.0.1:0\r\nack = WIN\r\n")
+        d = self.start("-c", path)
+        s = d.connect()
+        s.sendall(b"x")
+        self.assertEqual(recv_all(s), b"WIN")
+
+        with open(path, "wb") as f:
+            f.write(self.BOM + b"listen = 127.0.0.1:0\r\nack = AGAIN\r\n")
+        mark = len(d.log_lines())
+        d.signal(signal.SIGHUP)
+        d.wait_log(r'Reloaded: .* ack "AGAIN"', start=mark)
+
+    def test_invisible_bytes_in_keys_and_values_are_shown_escaped(self):
+        # Only the first line's mark is an encoding's; anywhere else it is part of the key.
+        path = self.config_path(b"listen = 127.0.0.1:0\n" + self.BOM + b"ack = X\n")
+        d = Ackd("-c", path, wait_ready=False)
+        self.addCleanup(d.__exit__)
+        self.assertEqual(d.wait(), 2)
+        self.assertIn(f"{path}:2: unknown setting '\\xef\\xbb\\xbfack'", d.log_text())
+
+        path = self.config_path(b"listen = 127.0.0.1:0\n")
+        d = self.start("-c", path)
+        with open(path, "wb") as f:
+            f.write(b"listen = 127.0.0.1:0\nmax\x1b[8m-message = 1\n")
+        mark = len(d.log_lines())
+        d.signal(signal.SIGHUP)
+        m = d.wait_log(r"Reload failed, keeping the running configuration: (.*)$", start=mark)
+        self.assertEqual(m.group(1), f"{path}:2: unknown setting 'max\\x1b[8m-message'")
+        with open(path, "wb") as f:
+            f.write(b"listen = \"127.0.0.1:0\x7f\"\n")
+        mark = len(d.log_lines())
+        d.signal(signal.SIGHUP)
+        m = d.wait_log(r"Reload failed, keeping the running configuration: (.*)$", start=mark)
+        self.assertEqual(m.group(1), f"{path}:1: listen: invalid address '127.0.0.1:0\\x7f': "
+                                     "port must be a number from 0 to 65535")
 
 
 class RestartTests(AckdTestCase):

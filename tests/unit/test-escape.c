@@ -236,6 +236,26 @@ START_TEST(test_tiny_output_buffers_are_safe) {
 }
 END_TEST
 
+START_TEST(test_escape_string_quotes_user_input_for_error_messages) {
+        char out[ESCAPE_QUOTE_SIZE], small[8];
+        char long_input[400];
+
+        ck_assert_str_eq(escape_string(out, sizeof out, "max-message"), "max-message");
+        ck_assert_str_eq(escape_string(out, sizeof out, "\xef\xbb\xbflisten"), "\\xef\\xbb\\xbflisten");
+        ck_assert_str_eq(escape_string(out, sizeof out, ""), "");
+        /* 64 bytes that each need \xNN fit; longer input is cut, never overflows. */
+        memset(long_input, 0x01, 64);
+        long_input[64] = '\0';
+        ck_assert_uint_eq(strlen(escape_string(out, sizeof out, long_input)), 64 * 4);
+        memset(long_input, 'a', sizeof long_input - 1);
+        long_input[sizeof long_input - 1] = '\0';
+        escape_string(out, sizeof out, long_input);
+        ck_assert_uint_eq(strlen(out), sizeof out - 1);
+        ck_assert_str_eq(out + sizeof out - 4, "...");
+        ck_assert_str_eq(escape_string(small, sizeof small, "abcdefgh"), "abcd...");
+}
+END_TEST
+
 /* Called by the shared main() in tap-main.c. */
 Suite *make_suite(void);
 
@@ -257,6 +277,7 @@ Suite *make_suite(void) {
         tcase_add_test(tc, test_small_output_cuts_with_dots_instead_of_overflowing);
         tcase_add_test(tc, test_escape_buffer_size_is_enough_for_worst_case_input);
         tcase_add_test(tc, test_tiny_output_buffers_are_safe);
+        tcase_add_test(tc, test_escape_string_quotes_user_input_for_error_messages);
         suite_add_tcase(s, tc);
 
         return s;

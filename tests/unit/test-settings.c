@@ -674,6 +674,80 @@ START_TEST(test_config_accepts_crlf_and_missing_final_newline) {
 }
 END_TEST
 
+START_TEST(test_config_skips_a_leading_byte_order_mark) {
+        char err[SETTINGS_ERROR_MAX] = "";
+        Settings s;
+
+        /* As editors on Windows save UTF-8. */
+        ck_assert_int_eq(PARSE_CONFIG("\xef\xbb\xbflisten = line@:1\r\nack = Hi\r\n", &s, err), 0);
+        assert_listen(&s, 0, "line@:1");
+        ck_assert_str_eq(s.ack, "Hi");
+        ck_assert_int_eq(PARSE_CONFIG("\xef\xbb\xbf# comment\nack = Hi\n", &s, err), 0);
+        ck_assert_int_eq(PARSE_CONFIG("\xef\xbb\xbf", &s, err), 0);
+        ck_assert_int_eq(PARSE_CONFIG("\xef\xbb\xbf\n", &s, err), 0);
+
+        /* Only the first line's: anywhere else the bytes are part of the key, and shown. */
+        ck_assert_int_eq(PARSE_CONFIG("ack = Hi\n\xef\xbb\xbf" "ack = Ho\n", &s, err), -EINVAL);
+        ck_assert_str_eq(err, "test.conf:2: unknown setting '\\xef\\xbb\\xbfack'");
+        ck_assert_int_eq(PARSE_CONFIG("\xef\xbb\xbf\xef\xbb\xbf" "ack = Hi\n", &s, err), -EINVAL);
+        ck_assert_str_eq(err, "test.conf:1: unknown setting '\\xef\\xbb\\xbfack'");
+        /* Half a mark is not one. */
+        ck_assert_int_eq(PARSE_CONFIG("\xef\xbb" "ack = Hi\n", &s, err), -EINVAL);
+        ck_assert_str_eq(err, "test.conf:1: unknown setting '\\xef\\xbback'");
+}
+END_TEST
+
+START_TEST(test_config_errors_escape_invisible_bytes) {
+        char err[SETTINGS_ERROR_MAX] = "";
+        Settings s;
+
+        ck_assert_int_eq(PARSE_CONFIG("ac\x01k = 1\n", &s, err), -EINVAL);
+        ck_assert_str_eq(err, "test.conf:1: unknown setting 'ac\\x01k'");
+        ck_assert_int_eq(PARSE_CONFIG("max\x1b[8m-message = 1\n", &s, err), -EINVAL);
+        ck_assert_str_eq(err, "test.conf:1: unknown setting 'max\\x1b[8m-message'");
+        ck_assert_int_eq(PARSE_CONFIG("listen = \"h\xc3\xa9:1\x7f\"\n", &s, err), -EINVAL);
+        ck_assert_str_eq(err, "test.conf:1: listen: invalid address 'h\\xc3\\xa9:1\\x7f': invalid host name");
+        /* Printable text stays as it is, quotes and backslashes marked. */
+        ck_assert_int_eq(PARSE_CONFIG("x'y\\z = 1\n", &s, err), -EINVAL);
+        ck_assert_str_eq(err, "test.conf:1: unknown setting 'x'y\\\\z'");
+}
+END_TEST
+
+START_TEST(test_command_line_errors_escape_invisible_bytes) {
+        char err[SETTINGS_ERROR_MAX] = "";
+        CommandLine c;
+        Settings s;
+
+        ck_assert_int_eq(parse_args(ARGV("st\aray"), &c, err), -EINVAL);
+        ck_assert_str_eq(err, "unexpected argument 'st\\x07ray'");
+        ck_assert_int_eq(parse_args(ARGV("--bo\x1bgus"), &c, err), -EINVAL);
+        ck_assert_str_eq(err, "unknown option '--bo\\x1bgus'");
+        ck_assert_int_eq(parse_args(ARGV("-\x01"), &c, err), -EINVAL);
+        ck_assert_str_eq(err, "unknown option '-\\x01'");
+        ck_assert_int_eq(load(NULL, ARGV("-l", "a\nb:1"), &s, err), -EINVAL);
+        ck_assert_str_eq(err, "--listen: invalid address 'a\\nb:1': invalid host name");
+}
+END_TEST
+
+START_TEST(test_load_config_that_cannot_be_read_says_why) {
+        char err[SETTINGS_ERROR_MAX] = "";
+        char dir[] = "/tmp/test-settings-dir-XXXXXX";
+        char *expected = NULL;
+        CommandLine c;
+        Settings s;
+
+        /* A directory opens, then fails to read: the reason is EISDIR, not just "read error". */
+        ck_assert_ptr_nonnull(mkdtemp(dir));
+        ck_assert_int_eq(parse_args(ARGV("-c", dir), &c, err), 0);
+        ck_assert_int_eq(settings_load(&c, &s, err, sizeof err), -EINVAL);
+        ck_assert_int_ge(asprintf(&expected, "%s: read error: Is a directory", dir), 0);
+        ck_assert_str_eq(err, expected);
+        command_line_done(&c);
+        free(expected);
+        (void)rmdir(dir);
+}
+END_TEST
+
 START_TEST(test_load_command_line_overrides_file) {
         char err[SETTINGS_ERROR_MAX] = "";
         Settings s;
@@ -843,6 +917,9 @@ Suite *make_suite(void) {
         tcase_add_test(tc, test_config_rejects_nul_byte_in_a_line);
         tcase_add_test(tc, test_config_rejects_an_over_long_line);
         tcase_add_test(tc, test_config_accepts_crlf_and_missing_final_newline);
+        tcase_add_test(tc, test_config_skips_a_leading_byte_order_mark);
+        tcase_add_test(tc, test_config_errors_escape_invisible_bytes);
+        tcase_add_test(tc, test_command_line_errors_escape_invisible_bytes);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("load");
@@ -851,6 +928,7 @@ Suite *make_suite(void) {
         tcase_add_test(tc, test_load_file_listen_replaces_the_default);
         tcase_add_test(tc, test_load_missing_default_file_is_fine);
         tcase_add_test(tc, test_load_missing_explicit_config_is_an_error);
+        tcase_add_test(tc, test_load_config_that_cannot_be_read_says_why);
         tcase_add_test(tc, test_load_explicit_config_file_is_read);
         tcase_add_test(tc, test_load_reports_where_a_bad_value_came_from);
         tcase_add_test(tc, test_load_verbose_raises_log_level);
