@@ -101,9 +101,16 @@ static int bind_one(ListenerSet *set, const ListenAddress *a, const struct socka
         listener_describe(&l);
         listener_tune(&l);
         if (a->kind == ADDRESS_UNIX && a->path[0] == '/') {
+                struct stat st;
+
+                /* Remembered, so that only this file is ever removed as ours. */
+                if (lstat(a->path, &st) < 0)
+                        return -errno;
                 l.unlink_path = strdup(a->path);
                 if (!l.unlink_path)
                         return -ENOMEM;
+                l.unlink_dev = st.st_dev;
+                l.unlink_ino = st.st_ino;
         }
         r = listener_set_add(set, l);
         if (r < 0) {
@@ -365,10 +372,27 @@ int listener_set_open(ListenerSet *set, const Settings *s) {
         return 0;
 }
 
+int listener_remove_socket_file(const char *path, dev_t dev, ino_t ino) {
+        struct stat st;
+
+        if (lstat(path, &st) < 0) {
+                if (errno == ENOENT)
+                        return 0;
+                return log_warning_errno(errno, "Failed to remove socket file %s: %s", path, STRERROR(errno));
+        }
+        if (st.st_dev != dev || st.st_ino != ino) {
+                log_notice("Leaving %s alone: it is no longer the socket file ackd created", path);
+                return -ESTALE;
+        }
+        if (unlink(path) < 0 && errno != ENOENT)
+                return log_warning_errno(errno, "Failed to remove socket file %s: %s", path, STRERROR(errno));
+        return 0;
+}
+
 static void listener_close(Listener *l) {
         l->fd = safe_close(l->fd);
         if (l->unlink_path) {
-                (void)unlink(l->unlink_path);
+                (void)listener_remove_socket_file(l->unlink_path, l->unlink_dev, l->unlink_ino);
                 l->unlink_path = mfree(l->unlink_path);
         }
 }

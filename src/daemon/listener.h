@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "address.h"
 #include "settings.h"
@@ -26,6 +27,8 @@ typedef struct Listener {
         bool connected;                 /* not a listener: the connection of an Accept=yes instance */
         char name[ADDRESS_STRING_MAX];  /* the bound address, e.g. "[::]:9999" */
         char *unlink_path;              /* a socket file we created and remove on exit */
+        dev_t unlink_dev;               /* ... which is the file with this identity */
+        ino_t unlink_ino;
 } Listener;
 
 typedef struct ListenerSet {
@@ -44,4 +47,9 @@ void listener_set_close_bound(ListenerSet *set);
 
 /* Closes every listener; removes socket files ackd created. */
 void listener_set_close(ListenerSet *set);
+
+/* Removes the socket file at path if it is still the one with that identity (another
+ * instance may have replaced it since); logs what it cannot do. 0 when it is gone,
+ * -ESTALE when it was left alone, or the error of unlink(). */
+int listener_remove_socket_file(const char *path, dev_t dev, ino_t ino);
 

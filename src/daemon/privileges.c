@@ -8,7 +8,7 @@
 #include "log.h"
 #include "privileges.h"
 
-static int lookup_user(const char *user, uid_t *ret_uid, gid_t *ret_gid) {
+int privileges_lookup_user(const char *user, uid_t *ret_uid, gid_t *ret_gid) {
         struct passwd *pw;
 
         errno = 0;
@@ -32,7 +32,7 @@ int privileges_check(const char *user, bool allow_root) {
                 return 0;
         }
 
-        r = lookup_user(user, &uid, &gid);
+        r = privileges_lookup_user(user, &uid, &gid);
         if (r < 0)
                 return log_error_errno(EPERM, "--user %s: %s", user,
                                        r == -ESRCH ? "no such user" : STRERROR(r));
@@ -51,7 +51,7 @@ int privileges_drop(const char *user) {
 
         if (!*user || geteuid() != 0)
                 return 0;
-        r = lookup_user(user, &uid, &gid);
+        r = privileges_lookup_user(user, &uid, &gid);
         if (r < 0)
                 return log_error_errno(r, "Failed to look up user %s: %s", user,
                                        r == -ESRCH ? "no such user" : STRERROR(r));

@@ -10,6 +10,7 @@
  */
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 /* Before binding: may this process go on, as who it is, with these settings?
  * Returns 0, or -EPERM after printing a usage error. */
@@ -17,3 +18,6 @@ int privileges_check(const char *user, bool allow_root);
 
 /* After binding, before any worker starts. No-op without a user. */
 int privileges_drop(const char *user);
+
+/* The uid and primary gid of a user name: 0, -ESRCH if there is none, or another error. */
+int privileges_lookup_user(const char *user, uid_t *ret_uid, gid_t *ret_gid);

@@ -22,6 +22,7 @@
 #include "parse-util.h"
 #include "privileges.h"
 #include "server.h"
+#include "socket-cleanup.h"
 #include "time-util.h"
 #include "worker.h"
 
@@ -516,6 +517,7 @@ int server_run(const CommandLine *command_line, Settings *settings) {
                 goto finish;
         s.n_workers = s.listeners.inetd ? 1 : settings->threads > 0 ? settings->threads : cpu_count();
         /* Sockets are open: root, if we had it, is no longer needed. */
+        socket_cleanup_start(&s.listeners, settings->user);
         r = privileges_drop(settings->user);
         if (r < 0)
                 goto finish;

@@ -84,6 +84,10 @@ void log_open(const char *ident) {
                 log_sink_open();
 }
 
+int log_get_fd(void) {
+        return log_fd;
+}
+
 void log_set_max_level(int level) {
         atomic_store_explicit(&log_max_level, level, memory_order_relaxed);
 }

@@ -52,6 +52,10 @@
 
 /* Sets the ident and picks how lines reach stderr (above). Call once, before threads. */
 void log_open(const char *ident);
+
+/* The descriptor lines are written to (2, or a private one), for a child that closes
+ * the others it inherited. */
+int log_get_fd(void);
 void log_set_max_level(int level);
 int log_get_max_level(void);
 bool log_level_enabled(int level);
