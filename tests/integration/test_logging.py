@@ -283,15 +283,16 @@ class StuckReaderTests(LoggingTestCase):
                        "p99": statistics.median(r["latency_us"]["p99"] for r in v)} for k, v in runs.items()}
         print(f"# {mode}: {json.dumps(summary)}", flush=True)
         # Two ackd and the client share 2 cores with whatever else runs: a single 3 s
-        # run varies by up to ~40% on this VM, the median of 3 by much less (20 looped
-        # runs of this suite stayed within 0.75-1.35x for throughput and 0.7-1.4x for
-        # the median latency). A stalled logger makes throughput fall to nothing and
-        # latency reach the 1 s timeout, so half the throughput and twice the latency
-        # (plus 1 ms, against scheduling hiccups at sub-millisecond latencies) tell the
+        # run varies by up to 2x on this VM, the median of 3 by less. Over 20 looped runs
+        # of this suite, next to other builds and tests, FIFO/null ratios of the medians
+        # were 0.61-1.41 for throughput, 0.65-1.46 for p50 latency, 0.26-1.76 for p99. A
+        # stalled logger makes throughput fall to nothing and latency reach the 1 s
+        # timeout, so half the throughput, twice the p50 and three times the p99 (plus
+        # 1 or 2 ms, against scheduling hiccups at sub-millisecond latencies) tell the
         # two apart without flaking.
         self.assertGreater(summary["fifo"]["throughput"], 0.5 * summary["null"]["throughput"])
         self.assertLess(summary["fifo"]["p50"], 2 * summary["null"]["p50"] + 1000)
-        self.assertLess(summary["fifo"]["p99"], 2 * summary["null"]["p99"] + 1000)
+        self.assertLess(summary["fifo"]["p99"], 3 * summary["null"]["p99"] + 2000)
 
         # The stop is logged too, into the same full FIFO: it must not wait for it. A line
         # connection that is still open is closed by the drain.
