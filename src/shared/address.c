@@ -50,21 +50,22 @@ static int parse_port(const char *s, uint16_t *ret, const char **ret_reason) {
 
 /* An interface name as Linux allows it (dev_valid_name()), or an index: digits, not 0. */
 static bool scope_valid(const char *s, size_t n) {
+        char digits[ADDRESS_SCOPE_MAX + 1];
+        size_t n_digits = 0;
         uint64_t v;
 
         if (n == 0 || n > ADDRESS_SCOPE_MAX || (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
                 return false;
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
                 if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f || strchr("/:%[]", s[i]))
                         return false;
-        if (strspn(s, "0123456789") >= n) {
-                char digits[ADDRESS_SCOPE_MAX + 1];
-
-                memcpy(digits, s, n);
-                digits[n] = '\0';
-                return parse_uint64(digits, 1, INT32_MAX, &v) == 0;
+                n_digits += s[i] >= '0' && s[i] <= '9';
         }
-        return true;
+        if (n_digits < n)
+                return true;
+        memcpy(digits, s, n);
+        digits[n] = '\0';
+        return parse_uint64(digits, 1, INT32_MAX, &v) == 0;
 }
 
 /* What goes between the brackets of [V6]:PORT: an IPv6 literal, and for a link-local
