@@ -24,6 +24,7 @@ LeakSanitizer and valgrind look for leaks, and must exit 0. INSTRUMENTED is true
 then: a test whose figures (RSS, CPU time, file descriptors) cannot hold under
 instrumentation may check it.
 """
+import fcntl
 import os
 import re
 import resource
@@ -45,6 +46,8 @@ PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 # ackd refuses to serve as root without --user or --allow-root; tests that run
 # as root (CI) say --allow-root unless they test exactly that.
 ROOT_ARGS = ["--allow-root"] if os.geteuid() == 0 else []
+
+F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 
 LISTENING = re.compile(r"Listening on (\S+) \((oneshot|line)")
 
@@ -115,6 +118,12 @@ class Ackd:
                                      env=full_env, pass_fds=pass_fds,
                                      preexec_fn=limit_fds if nofile else None)
         self.pid = self.proc.pid
+        # ackd drops the log lines a full pipe cannot take rather than wait (ackd(8),
+        # LOGGING): give the reader thread room to fall behind during a burst.
+        try:
+            fcntl.fcntl(self.proc.stderr.fileno(), F_SETPIPE_SZ, 1 << 20)
+        except OSError:
+            pass
         self.reader = threading.Thread(target=self._read_logs, daemon=True)
         self.reader.start()
         self.listeners = []
