@@ -144,9 +144,11 @@ class SocketFileTests(AckdTestCase):
 
     def helper(self, d):
         """The pid of ackd's cleanup helper; checks it keeps root and holds no socket."""
-        kids = {pid: name for pid, name in children(d.pid).items() if name == "ackd-cleanup"}
+        # (It names itself just after the fork, so it may still be called "ackd" for a moment.)
+        kids = wait_until(lambda: [pid for pid, name in children(d.pid).items() if name == "ackd-cleanup"],
+                          timeout=5)
         self.assertEqual(len(kids), 1, f"children of ackd: {children(d.pid)}")
-        pid = next(iter(kids))
+        pid = kids[0]
         with open(f"/proc/{pid}/status") as f:
             self.assertIn("Uid:\t0\t0\t0\t0", f.read())
         fds = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
