@@ -19,6 +19,7 @@
         X(too_long, "too-long", 1)                      \
         X(idle_timeouts, "idle-timeouts", 0)            \
         X(resets, "resets", 1)                          \
+        X(reset_closes, "reset-closes", 0)              \
         X(accept_errors, "accept-errors", 1)
 
 typedef struct Stats {
