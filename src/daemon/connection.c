@@ -114,6 +114,7 @@ static size_t connection_output(const Connection *c, const char **ret) {
 
 /* Accounts for k bytes of connection_output() written. */
 static void connection_wrote(ConnectionContext *ctx, Connection *c, size_t k) {
+        c->bytes_written += (uint32_t)k;
         if (c->pending_acks > 0) {
                 size_t unit = c->mode == PROTOCOL_LINE ? c->profile->line_unit : c->profile->ack_len;
                 size_t sent = c->out_offset + k, done = sent / unit;
@@ -297,16 +298,17 @@ static int connection_step(ConnectionContext *ctx, Connection *c, bool readable)
         }
 }
 
-/* Every byte ackd sent was acknowledged by the peer's TCP. (Whether the client then
- * read them cannot be known: its TCP took them, so they were delivered.) */
-static bool tcp_all_acked(int fd) {
+/* Every byte written to c was acknowledged by the peer's TCP: none was still queued or
+ * in flight when the reset came. (Whether the client then read them cannot be known:
+ * its TCP took them, so they were delivered.) */
+static bool tcp_all_acked(const Connection *c) {
         struct tcp_info ti = { 0 };
         socklen_t len = sizeof ti;
 
-        if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0 ||
-            len < offsetof(struct tcp_info, tcpi_bytes_retrans) + sizeof ti.tcpi_bytes_retrans)
+        if (getsockopt(c->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0 ||
+            len < offsetof(struct tcp_info, tcpi_bytes_acked) + sizeof ti.tcpi_bytes_acked)
                 return false;
-        return ti.tcpi_bytes_acked >= ti.tcpi_bytes_sent - ti.tcpi_bytes_retrans;
+        return (uint32_t)ti.tcpi_bytes_acked == c->bytes_written;
 }
 
 /*
@@ -319,11 +321,11 @@ static bool reset_lost_nothing(const Connection *c, int error) {
         struct sockaddr_storage ss;
         socklen_t len = sizeof ss;
 
-        if (error != -ECONNRESET || has_output(c) || c->parser.partial > 0 || c->parser.cr)
+        if (error != -ECONNRESET || has_output(c) || c->parser.partial > 0)
                 return false;
         if (getsockname(c->fd, (struct sockaddr *)&ss, &len) < 0 || ss.ss_family == AF_UNIX)
                 return false;
-        return tcp_all_acked(c->fd);
+        return tcp_all_acked(c);
 }
 
 static void connection_failed(ConnectionContext *ctx, Connection *c, int error) {

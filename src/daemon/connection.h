@@ -78,6 +78,7 @@ typedef struct Connection {
         uint8_t interest;               /* epoll events registered (0: not in the epoll set) */
         uint8_t n_logged;               /* messages logged so far */
         uint8_t n_extended;             /* linger periods added while the reply was still leaving */
+        uint32_t bytes_written;         /* modulo 2^32: compared with what the peer's TCP acknowledged */
         Profile *profile;
         TimerEntry timer;               /* in profile->idle, or the context's linger queue */
 } Connection;
