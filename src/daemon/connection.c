@@ -103,7 +103,7 @@ static size_t connection_output(const Connection *c, const char **ret) {
         const Profile *p = c->profile;
 
         if (c->pending_acks > 0) {
-                size_t unit = c->mode == PROTOCOL_LINE ? p->line_unit : p->ack_len;
+                size_t unit = (c->flags & CONNECTION_LINE) ? p->line_unit : p->ack_len;
 
                 *ret = p->replies + c->out_offset;
                 return MIN((size_t)c->pending_acks, p->line_count) * unit - c->out_offset;
@@ -116,12 +116,12 @@ static size_t connection_output(const Connection *c, const char **ret) {
 static void connection_wrote(ConnectionContext *ctx, Connection *c, size_t k) {
         c->bytes_written += (uint32_t)k;
         if (c->pending_acks > 0) {
-                size_t unit = c->mode == PROTOCOL_LINE ? c->profile->line_unit : c->profile->ack_len;
+                size_t unit = (c->flags & CONNECTION_LINE) ? c->profile->line_unit : c->profile->ack_len;
                 size_t sent = c->out_offset + k, done = sent / unit;
 
                 c->pending_acks -= (uint32_t)done;
                 c->out_offset = (uint32_t)(sent % unit);
-                stat_add(&ctx->stats.acknowledged, done);
+                stat_add(&ctx->stats[c->listener].acknowledged, done);
                 /* Acks leaving is progress: a client that reads is not idle. */
                 if (done > 0 && c->state != CONNECTION_LINGER)
                         timer_queue_rearm(&c->profile->idle, &c->timer, ctx->now);
@@ -178,13 +178,13 @@ static int connection_read_oneshot(ConnectionContext *ctx, Connection *c) {
         if (log_level_enabled(LOG_INFO))
                 connection_log_message(c, ctx->scratch, (size_t)n, (size_t)n);
         c->pending_acks = 1;
-        stat_add(&ctx->stats.messages, 1);
+        stat_add(&ctx->stats[c->listener].messages, 1);
         connection_set_state(ctx, c, CONNECTION_REPLYING);
         return 0;
 }
 
 static void connection_too_long(ConnectionContext *ctx, Connection *c) {
-        stat_add(&ctx->stats.too_long, 1);
+        stat_add(&ctx->stats[c->listener].too_long, 1);
         if (log_level_enabled(LOG_INFO)) {
                 char peer[ADDRESS_STRING_MAX];
 
@@ -210,7 +210,7 @@ static int connection_read_line(ConnectionContext *ctx, Connection *c) {
                 c->flags |= CONNECTION_EOF;
                 if (line_parser_finish(&c->parser, &total)) {
                         c->pending_acks++;
-                        stat_add(&ctx->stats.messages, 1);
+                        stat_add(&ctx->stats[c->listener].messages, 1);
                         if (log_level_enabled(LOG_INFO))
                                 connection_log_message(c, NULL, 0, total);
                 }
@@ -222,7 +222,7 @@ static int connection_read_line(ConnectionContext *ctx, Connection *c) {
                              log_level_enabled(LOG_INFO) ? on_line_message : NULL, c, &too_long);
         if (k > 0) {
                 c->pending_acks += (uint32_t)k;
-                stat_add(&ctx->stats.messages, k);
+                stat_add(&ctx->stats[c->listener].messages, k);
                 timer_queue_rearm(&c->profile->idle, &c->timer, ctx->now);
         }
         if (too_long)
@@ -272,7 +272,7 @@ static int connection_step(ConnectionContext *ctx, Connection *c, bool readable)
                         wait = reading_wait(c, readable);
                         if (wait != 0)
                                 return (int)wait;
-                        r = c->mode == PROTOCOL_LINE ? connection_read_line(ctx, c)
+                        r = (c->flags & CONNECTION_LINE) ? connection_read_line(ctx, c)
                                                      : connection_read_oneshot(ctx, c);
                         if (r < 0)
                                 return r;
@@ -330,12 +330,12 @@ static bool reset_lost_nothing(const Connection *c, int error) {
 
 static void connection_failed(ConnectionContext *ctx, Connection *c, int error) {
         if (reset_lost_nothing(c, error)) {
-                stat_add(&ctx->stats.reset_closes, 1);
+                stat_add(&ctx->stats[c->listener].reset_closes, 1);
                 return;
         }
         if (error != -ECONNRESET && error != -EPIPE)
                 log_debug_errno(error, "Connection failed: %s", STRERROR(error));
-        stat_add(&ctx->stats.resets, 1);
+        stat_add(&ctx->stats[c->listener].resets, 1);
 }
 
 /* Applies connection_step()'s verdict: new epoll interest, or the end. */
@@ -400,13 +400,13 @@ static void log_accepted(const Connection *c, const struct sockaddr *peer, sockl
 
 /* Admission, then memory. Returns the connection to fill in, or NULL when the socket
  * gets only a hurried ERR busy. */
-static Connection *connection_admit(ConnectionContext *ctx, AdmissionTicket *ret_ticket) {
+static Connection *connection_admit(ConnectionContext *ctx, WorkerStats *stats, AdmissionTicket *ret_ticket) {
         AdmissionTicket ticket = admission_enter(ctx->admission);
         Connection *c;
 
-        stat_add(&ctx->stats.accepted, 1);
+        stat_add(&stats->accepted, 1);
         if (ticket != ADMISSION_SERVE) {
-                stat_add(&ctx->stats.busy, 1);
+                stat_add(&stats->busy, 1);
                 log_busy(ctx);
         }
         if (ticket == ADMISSION_REFUSE)
@@ -414,7 +414,7 @@ static Connection *connection_admit(ConnectionContext *ctx, AdmissionTicket *ret
         c = connection_pool_get(&ctx->pool);
         if (!c) {
                 admission_leave(ctx->admission, ticket);
-                stat_add(&ctx->stats.resets, 1);
+                stat_add(&stats->resets, 1);
                 return NULL;
         }
         *ret_ticket = ticket;
@@ -424,7 +424,7 @@ static Connection *connection_admit(ConnectionContext *ctx, AdmissionTicket *ret
 Connection *connection_accept(ConnectionContext *ctx, const Listener *l, int fd, const struct sockaddr *peer,
                               socklen_t peer_len) {
         AdmissionTicket ticket;
-        Connection *c = connection_admit(ctx, &ticket);
+        Connection *c = connection_admit(ctx, &ctx->stats[l->index], &ticket);
 
         if (!c) {
                 reject_now(ctx, fd);
@@ -432,8 +432,9 @@ Connection *connection_accept(ConnectionContext *ctx, const Listener *l, int fd,
         }
         *c = (Connection){
                 .kind = SOURCE_CONNECTION,
-                .mode = (uint8_t)l->mode,
+                .listener = l->index,
                 .state = CONNECTION_READING,
+                .flags = l->mode == PROTOCOL_LINE ? CONNECTION_LINE : 0,
                 .fd = fd,
                 .profile = profile_ref(ctx->profiles.current),
         };
@@ -445,7 +446,7 @@ Connection *connection_accept(ConnectionContext *ctx, const Listener *l, int fd,
                 c->flags |= CONNECTION_REJECTED;
                 c->error_reply = ERROR_REPLY_BUSY;
                 connection_set_state(ctx, c, CONNECTION_REPLYING);
-        } else if (c->mode == PROTOCOL_LINE && l->family != AF_UNIX) {
+        } else if ((c->flags & CONNECTION_LINE) && l->family != AF_UNIX) {
                 /* Pipelined acks must not wait for Nagle behind the client's delayed ACKs. */
                 const int one = 1;
 
@@ -454,7 +455,7 @@ Connection *connection_accept(ConnectionContext *ctx, const Listener *l, int fd,
 
         /* With TCP_DEFER_ACCEPT the message is already here: answer it now, before
          * epoll ever hears of this socket. Otherwise wait for epoll to report input. */
-        connection_finish(ctx, c, connection_step(ctx, c, l->defer_accept && c->mode == PROTOCOL_ONESHOT));
+        connection_finish(ctx, c, connection_step(ctx, c, l->defer_accept && !(c->flags & CONNECTION_LINE)));
         return c->kind == SOURCE_CONNECTION ? c : NULL;
 }
 
@@ -480,7 +481,7 @@ static void connection_timeout(ConnectionContext *ctx, Connection *c) {
                 if (linger_extend(ctx, c))
                         return;
         } else {
-                stat_add(&ctx->stats.idle_timeouts, 1);
+                stat_add(&ctx->stats[c->listener].idle_timeouts, 1);
                 if (log_level_enabled(LOG_INFO)) {
                         char peer[ADDRESS_STRING_MAX];
 
@@ -517,7 +518,7 @@ uint64_t connection_next_deadline(const ConnectionContext *ctx) {
 }
 
 void connection_stop(ConnectionContext *ctx, Connection *c) {
-        if (c->mode != PROTOCOL_LINE || c->state != CONNECTION_READING)
+        if (!(c->flags & CONNECTION_LINE) || c->state != CONNECTION_READING)
                 return;
         connection_set_state(ctx, c, CONNECTION_REPLYING);
         connection_finish(ctx, c, connection_step(ctx, c, false));
@@ -552,13 +553,19 @@ void connection_for_each(ConnectionContext *ctx, void (*f)(ConnectionContext *ct
         for_each_in_queue(ctx, &ctx->linger, f);
 }
 
-void connection_context_init(ConnectionContext *ctx, int epoll_fd, Admission *admission, RateLimit *busy_log) {
+int connection_context_init(ConnectionContext *ctx, int epoll_fd, size_t n_listeners, Admission *admission,
+                            RateLimit *busy_log) {
         *ctx = (ConnectionContext){
                 .epoll_fd = epoll_fd,
                 .admission = admission,
                 .busy_log = busy_log,
         };
         timer_queue_init(&ctx->linger, LINGER_TIMEOUT_MS);
+        ctx->stats = calloc(MAX(n_listeners, 1u), sizeof *ctx->stats);
+        if (!ctx->stats)
+                return -ENOMEM;
+        ctx->n_stats = n_listeners;
+        return 0;
 }
 
 int connection_context_use(ConnectionContext *ctx, Profile *p) {
@@ -584,4 +591,6 @@ void connection_context_done(ConnectionContext *ctx) {
         profile_list_done(&ctx->profiles);
         ctx->scratch = mfree(ctx->scratch);
         ctx->scratch_size = 0;
+        ctx->stats = mfree(ctx->stats);
+        ctx->n_stats = 0;
 }

@@ -60,11 +60,12 @@ enum {
         CONNECTION_EOF = 1 << 0,          /* the peer finished sending */
         CONNECTION_OUT_BLOCKED = 1 << 1,  /* the last write was short: wait for EPOLLOUT */
         CONNECTION_REJECTED = 1 << 2,     /* being told ERR busy: not counted in max-connections */
+        CONNECTION_LINE = 1 << 3,         /* line mode (else oneshot) */
 };
 
 typedef struct Connection {
         uint8_t kind;                   /* SOURCE_CONNECTION; epoll data points here */
-        uint8_t mode;                   /* ProtocolMode */
+        uint8_t listener;               /* Listener.index: which counters, which mode */
         uint8_t state;                  /* ConnectionState */
         uint8_t flags;
         int fd;
@@ -104,13 +105,16 @@ typedef struct ConnectionContext {
         TimerQueue linger;
         ProfileList profiles;           /* .current for new connections */
         ConnectionPool pool;
-        WorkerStats stats;              /* written by the owner's thread only */
+        WorkerStats *stats;             /* per listener; written by the owner's thread only */
+        size_t n_stats;
         Admission *admission;           /* shared by every context */
         RateLimit *busy_log;            /* shared: "connection limit reached", once per interval */
 } ConnectionContext;
 
-/* Takes the epoll fd (not owned) and the shared admission and rate limit. */
-void connection_context_init(ConnectionContext *ctx, int epoll_fd, Admission *admission, RateLimit *busy_log);
+/* Takes the epoll fd (not owned) and the shared admission and rate limit; keeps counters
+ * for n_listeners listeners. */
+int connection_context_init(ConnectionContext *ctx, int epoll_fd, size_t n_listeners, Admission *admission,
+                            RateLimit *busy_log);
 
 /* Closes every connection and frees what the context holds. */
 void connection_context_done(ConnectionContext *ctx);
@@ -121,6 +125,10 @@ int connection_context_use(ConnectionContext *ctx, Profile *p);
 
 static inline size_t connection_count(const ConnectionContext *ctx) {
         return ctx->pool.n_used;
+}
+
+static inline ProtocolMode connection_mode(const Connection *c) {
+        return (c->flags & CONNECTION_LINE) ? PROTOCOL_LINE : PROTOCOL_ONESHOT;
 }
 
 /* Takes a freshly accepted socket: admits it (or answers ERR busy) and serves what is

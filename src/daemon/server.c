@@ -89,7 +89,8 @@ static Stats server_stats(const Server *s) {
         Stats sum = { 0 };
 
         for (unsigned i = 0; i < s->n_workers; i++)
-                stats_accumulate(&sum, worker_stats(s->workers[i]));
+                for (size_t l = 0; l < s->listeners.n_items; l++)
+                        stats_accumulate(&sum, worker_stats(s->workers[i], l));
         return sum;
 }
 
@@ -311,8 +312,7 @@ static int server_start_workers(Server *s) {
 
         for (unsigned i = 0; i < s->n_workers; i++) {
                 /* In inetd mode the one worker gets the connection, and nothing to listen on. */
-                r = worker_new(&s->workers[i], i, &s->shared,
-                               s->listeners.inetd ? &(ListenerSet){ 0 } : &s->listeners);
+                r = worker_new(&s->workers[i], i, &s->shared, &s->listeners, !s->listeners.inetd);
                 if (r < 0)
                         return log_error_errno(r, "Failed to create worker %u: %s", i, STRERROR(r));
         }
@@ -429,7 +429,7 @@ static void log_summary(const Server *s) {
         char line[512];
         size_t n = 0;
 
-#define STATS_FORMAT(f, name, err)                                                                      \
+#define STATS_FORMAT(f, name, ...)                                                                      \
         n += (size_t)snprintf(line + n, sizeof line - n, "%s%s %llu", n ? ", " : "", name,              \
                               (unsigned long long)st.f);
         ACKD_STATS(STATS_FORMAT)

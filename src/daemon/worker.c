@@ -58,7 +58,7 @@ static void worker_pause_accepting(Worker *w, const WorkerListener *wl, int erro
         uint64_t now = w->conns.now;
         unsigned suppressed = 0;
 
-        stat_add(&w->conns.stats.accept_errors, 1);
+        stat_add(&w->conns.stats[wl->listener->index].accept_errors, 1);
         if (ratelimit_below(&w->shared->accept_log, now * USEC_PER_MSEC, &suppressed)) {
                 if (suppressed > 0)
                         log_warning_errno(error, "accept() on %s failed: %s; pausing new connections for %ums "
@@ -237,10 +237,14 @@ static void *worker_main(void *userdata) {
         return NULL;
 }
 
-static int worker_init(Worker *w, const ListenerSet *listeners) {
+static int worker_init(Worker *w, const ListenerSet *listeners, bool watch) {
         struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &w->control_kind };
         int r;
 
+        r = connection_context_init(&w->conns, -1, listeners->n_items, &w->shared->admission,
+                                    &w->shared->busy_log);
+        if (r < 0)
+                return r;
         w->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
         if (w->epoll_fd < 0)
                 return -errno;
@@ -256,14 +260,14 @@ static int worker_init(Worker *w, const ListenerSet *listeners) {
         w->listeners = calloc(MAX(listeners->n_items, 1u), sizeof *w->listeners);
         if (!w->listeners)
                 return -ENOMEM;
-        for (size_t i = 0; i < listeners->n_items; i++)
-                w->listeners[i] = (WorkerListener){ .kind = SOURCE_LISTENER, .listener = &listeners->items[i] };
-        w->n_listeners = listeners->n_items;
+        for (size_t i = 0; watch && i < listeners->n_items; i++)
+                w->listeners[w->n_listeners++] = (WorkerListener){ .kind = SOURCE_LISTENER,
+                                                                   .listener = &listeners->items[i] };
 
         return worker_load_settings(w);
 }
 
-int worker_new(Worker **ret, unsigned id, WorkerShared *shared, const ListenerSet *listeners) {
+int worker_new(Worker **ret, unsigned id, WorkerShared *shared, const ListenerSet *listeners, bool watch) {
         Worker *w;
         int r;
 
@@ -278,8 +282,7 @@ int worker_new(Worker **ret, unsigned id, WorkerShared *shared, const ListenerSe
                 .adopt_fd = -1,
                 .control_kind = SOURCE_CONTROL,
         };
-        connection_context_init(&w->conns, -1, &shared->admission, &shared->busy_log);
-        r = worker_init(w, listeners);
+        r = worker_init(w, listeners, watch);
         if (r < 0) {
                 worker_free(w);
                 return r;

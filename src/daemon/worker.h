@@ -83,7 +83,10 @@ typedef struct Worker {
         _Atomic bool exited;
 } Worker;
 
-int worker_new(Worker **ret, unsigned id, WorkerShared *shared, const ListenerSet *listeners);
+/* A worker with counters for every listener of the set; it watches them all for new
+ * connections unless `watch` is false (inetd mode: it gets its one connection by
+ * worker_adopt()). */
+int worker_new(Worker **ret, unsigned id, WorkerShared *shared, const ListenerSet *listeners, bool watch);
 Worker *worker_free(Worker *w);
 
 /* inetd mode: serve this one connected socket (taking ownership of fd), then exit. */
@@ -93,7 +96,8 @@ int worker_start(Worker *w);
 void worker_signal(Worker *w, unsigned control);
 void worker_join(Worker *w);
 
-/* The worker's counters, for the main thread (relaxed reads of single-writer counters). */
-static inline const WorkerStats *worker_stats(const Worker *w) {
-        return &w->conns.stats;
+/* The worker's counters for listener i, for the main thread (relaxed reads of
+ * single-writer counters). */
+static inline const WorkerStats *worker_stats(const Worker *w, size_t i) {
+        return &w->conns.stats[i];
 }

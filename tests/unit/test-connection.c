@@ -46,7 +46,7 @@ static void fixture_setup(ProtocolMode mode, int family, uint64_t max_message, u
                                                                .max_rejecting = 1 });
         f.epoll_fd = epoll_create1(EPOLL_CLOEXEC);
         ck_assert_int_ge(f.epoll_fd, 0);
-        connection_context_init(&f.ctx, f.epoll_fd, &f.admission, &f.busy_log);
+        ck_assert_int_eq(connection_context_init(&f.ctx, f.epoll_fd, 1, &f.admission, &f.busy_log), 0);
         f.ctx.now = 1000;
         ck_assert_int_eq(connection_context_use(&f.ctx, profile_new(&f.settings)), 0);
 }
@@ -227,8 +227,8 @@ START_TEST(test_oneshot_reply_then_linger_then_close) {
         ck_assert(!alive(c));
         ck_assert_uint_eq(connection_count(&f.ctx), 0);
         ck_assert_uint_eq(f.ctx.linger.n_entries, 0);
-        ck_assert_uint_eq(f.ctx.stats.messages, 1);
-        ck_assert_uint_eq(f.ctx.stats.acknowledged, 1);
+        ck_assert_uint_eq(f.ctx.stats[0].messages, 1);
+        ck_assert_uint_eq(f.ctx.stats[0].acknowledged, 1);
         fixture_teardown();
 }
 END_TEST
@@ -245,7 +245,7 @@ START_TEST(test_oneshot_eof_before_any_byte_closes_without_reply) {
         pump(c);
         ck_assert(!alive(c));
         ck_assert_int_eq(recv(client, buf, sizeof buf, MSG_DONTWAIT), 0);
-        ck_assert_uint_eq(f.ctx.stats.acknowledged, 0);
+        ck_assert_uint_eq(f.ctx.stats[0].acknowledged, 0);
         close(client);
         fixture_teardown();
 }
@@ -383,8 +383,8 @@ START_TEST(test_line_messages_are_acknowledged_in_order_and_rearm_idle) {
         ck_assert_int_eq(shutdown(client, SHUT_WR), 0);
         assert_acks(buf, read_to_eof(client, c, buf, sizeof buf), 1);
         ck_assert(!alive(c));
-        ck_assert_uint_eq(f.ctx.stats.messages, 4);
-        ck_assert_uint_eq(f.ctx.stats.acknowledged, 4);
+        ck_assert_uint_eq(f.ctx.stats[0].messages, 4);
+        ck_assert_uint_eq(f.ctx.stats[0].acknowledged, 4);
         close(client);
         fixture_teardown();
 }
@@ -425,7 +425,7 @@ START_TEST(test_partial_writes_resume_at_their_offset) {
         assert_acks(buf, got, 30000);
         ck_assert_uint_eq(c->pending_acks, 0);
         ck_assert_uint_eq(c->out_offset, 0);
-        ck_assert_uint_eq(f.ctx.stats.acknowledged, 30000);
+        ck_assert_uint_eq(f.ctx.stats[0].acknowledged, 30000);
         pump(c);
         ck_assert_uint_eq(c->interest, EPOLLIN);
         close(client);
@@ -458,16 +458,16 @@ START_TEST(test_backpressure_stops_reading_until_acks_drain) {
         }
         ck_assert_uint_eq(c->interest, EPOLLOUT);
         ck_assert_uint_ge(c->pending_acks, c->profile->line_count);
-        before = f.ctx.stats.messages;
+        before = f.ctx.stats[0].messages;
         ck_assert_uint_lt(before, n);
         pump(c);
-        ck_assert_uint_eq(f.ctx.stats.messages, before);       /* nothing read meanwhile */
+        ck_assert_uint_eq(f.ctx.stats[0].messages, before);       /* nothing read meanwhile */
 
         /* Drain: reading resumes, everything sent is acknowledged in order. */
         ck_assert_int_eq(shutdown(client, SHUT_WR), 0);
         got = read_to_eof(client, c, buf, n * STRLEN(ACK_LINE) + 1);
-        ck_assert_uint_eq(f.ctx.stats.messages, f.ctx.stats.acknowledged);
-        assert_acks(buf, got, f.ctx.stats.messages);
+        ck_assert_uint_eq(f.ctx.stats[0].messages, f.ctx.stats[0].acknowledged);
+        assert_acks(buf, got, f.ctx.stats[0].messages);
         ck_assert(!alive(c));
         close(client);
         free(buf);
@@ -499,7 +499,7 @@ START_TEST(test_too_long_after_acks_that_fill_the_buffer) {
         ck_assert_uint_eq(got, (n - 1) * STRLEN(ACK_LINE) + STRLEN(REPLY_ERR_TOO_LONG));
         assert_acks(buf, (n - 1) * STRLEN(ACK_LINE), n - 1);
         ck_assert(memcmp(buf + (n - 1) * STRLEN(ACK_LINE), REPLY_ERR_TOO_LONG, STRLEN(REPLY_ERR_TOO_LONG)) == 0);
-        ck_assert_uint_eq(f.ctx.stats.too_long, 1);
+        ck_assert_uint_eq(f.ctx.stats[0].too_long, 1);
         close(client);
         pump(c);
         ck_assert(!alive(c));
@@ -537,7 +537,7 @@ START_TEST(test_stop_while_replying_delivers_everything_owed) {
         unix_pair(&client, &server, SMALL_SNDBUF);
         c = accept_one(server);
         send_all(client, msgs, 2 * n);
-        while (f.ctx.stats.messages < n)
+        while (f.ctx.stats[0].messages < n)
                 pump(c);
         ck_assert(c->flags & CONNECTION_OUT_BLOCKED);
 
@@ -590,11 +590,11 @@ START_TEST(test_acks_leaving_rearm_the_idle_timer) {
         unix_pair(&client, &server, SMALL_SNDBUF);
         c = accept_one(server);
         send_all(client, msgs, 2 * n);
-        while (f.ctx.stats.messages < n)
+        while (f.ctx.stats[0].messages < n)
                 pump(c);
         ck_assert(c->flags & CONNECTION_OUT_BLOCKED);
         for (unsigned step = 0; got < n * STRLEN(ACK_LINE); step++) {
-                uint64_t acked = f.ctx.stats.acknowledged;
+                uint64_t acked = f.ctx.stats[0].acknowledged;
 
                 /* 6 s a step, past the 10 s idle-timeout after two steps. */
                 f.ctx.now += 6000;
@@ -602,11 +602,11 @@ START_TEST(test_acks_leaving_rearm_the_idle_timer) {
                 ck_assert_msg(alive(c), "idle timeout at step %u while acks were leaving", step);
                 got += read_now(client, buf + got, 8192);
                 pump(c);
-                if (f.ctx.stats.acknowledged > acked)
+                if (f.ctx.stats[0].acknowledged > acked)
                         ck_assert_uint_eq(c->timer.deadline, f.ctx.now + 10000);
         }
         assert_acks(buf, got, n);
-        ck_assert_uint_eq(f.ctx.stats.idle_timeouts, 0);
+        ck_assert_uint_eq(f.ctx.stats[0].idle_timeouts, 0);
         close(client);
         pump(c);
         free(buf);
@@ -631,7 +631,7 @@ START_TEST(test_idle_timeout_closes_without_reply) {
         connection_run_timers(&f.ctx);
         ck_assert(!alive(c));
         ck_assert_uint_eq(connection_next_deadline(&f.ctx), UINT64_MAX);
-        ck_assert_uint_eq(f.ctx.stats.idle_timeouts, 1);
+        ck_assert_uint_eq(f.ctx.stats[0].idle_timeouts, 1);
         ck_assert_int_eq(recv(client, buf, sizeof buf, MSG_DONTWAIT), 0);
         close(client);
         fixture_teardown();
@@ -665,8 +665,8 @@ START_TEST(test_over_the_limit_err_busy_then_refused) {
         ck_assert_uint_eq(read_now(client[2], buf, sizeof buf), STRLEN(REPLY_ERR_BUSY));
         ck_assert_int_eq(recv(client[2], buf, sizeof buf, MSG_DONTWAIT), 0);
 
-        ck_assert_uint_eq(f.ctx.stats.accepted, 3);
-        ck_assert_uint_eq(f.ctx.stats.busy, 2);
+        ck_assert_uint_eq(f.ctx.stats[0].accepted, 3);
+        ck_assert_uint_eq(f.ctx.stats[0].busy, 2);
         ck_assert_uint_eq(admission_active(&f.admission), 1);
         ck_assert_uint_eq(atomic_load(&f.admission.rejecting), 1);
 
@@ -724,8 +724,8 @@ START_TEST(test_reset_after_everything_was_delivered_is_a_normal_close) {
         close_with_reset(client);
         while (alive(c))
                 pump(c);
-        ck_assert_uint_eq(f.ctx.stats.reset_closes, 1);
-        ck_assert_uint_eq(f.ctx.stats.resets, 0);
+        ck_assert_uint_eq(f.ctx.stats[0].reset_closes, 1);
+        ck_assert_uint_eq(f.ctx.stats[0].resets, 0);
         fixture_teardown();
 }
 END_TEST
@@ -745,8 +745,8 @@ START_TEST(test_reset_with_a_partial_message_is_an_error) {
         close_with_reset(client);
         while (alive(c))
                 pump(c);
-        ck_assert_uint_eq(f.ctx.stats.resets, 1);
-        ck_assert_uint_eq(f.ctx.stats.reset_closes, 0);
+        ck_assert_uint_eq(f.ctx.stats[0].resets, 1);
+        ck_assert_uint_eq(f.ctx.stats[0].reset_closes, 0);
         fixture_teardown();
 }
 END_TEST
@@ -775,8 +775,8 @@ START_TEST(test_reset_with_acks_owed_is_an_error) {
         close_with_reset(client);
         while (alive(c))
                 pump(c);
-        ck_assert_uint_eq(f.ctx.stats.resets, 1);
-        ck_assert_uint_eq(f.ctx.stats.reset_closes, 0);
+        ck_assert_uint_eq(f.ctx.stats[0].resets, 1);
+        ck_assert_uint_eq(f.ctx.stats[0].reset_closes, 0);
         free(msgs);
         fixture_teardown();
 }
@@ -794,7 +794,7 @@ START_TEST(test_unix_peer_leaving_replies_unread_is_an_error) {
         close(client);                  /* "ACK!\n" still unread: the server sees ECONNRESET */
         while (alive(c))
                 pump(c);
-        ck_assert_uint_eq(f.ctx.stats.resets, 1);
+        ck_assert_uint_eq(f.ctx.stats[0].resets, 1);
         fixture_teardown();
 }
 END_TEST
