@@ -1,22 +1,25 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
-#include <netinet/in.h>
 #include <linux/sockios.h>
-#include <netinet/tcp.h>
+#include <linux/tcp.h>          /* TCP_NODELAY, and struct tcp_info with the byte counters */
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
+#include "connection-pool.h"
 #include "connection.h"
 #include "escape.h"
-#include "log.h"
 #include "time-util.h"
-#include "worker.h"
 
 /* Bytes of a message shown in the log. */
 #define LOG_PREVIEW_BYTES 64
+
+/* A oneshot message is one read into the scratch buffer, which must hold max-message;
+ * line mode reads this much at a time. */
+#define SCRATCH_MIN 65536
 
 /* connection_step() result besides epoll interest bits: the connection is finished. */
 #define STEP_DONE 0
@@ -35,17 +38,17 @@ static inline bool replying_before_shutdown(const Connection *c) {
         return c->state == CONNECTION_REPLYING && !(c->flags & CONNECTION_EOF);
 }
 
-static TimerQueue *connection_queue(Worker *w, Connection *c) {
-        return c->state == CONNECTION_LINGER ? &w->linger : &c->profile->idle;
+static TimerQueue *connection_queue(ConnectionContext *ctx, Connection *c) {
+        return c->state == CONNECTION_LINGER ? &ctx->linger : &c->profile->idle;
 }
 
-static void connection_set_state(Worker *w, Connection *c, ConnectionState state) {
-        TimerQueue *old = connection_queue(w, c);
+static void connection_set_state(ConnectionContext *ctx, Connection *c, ConnectionState state) {
+        TimerQueue *old = connection_queue(ctx, c);
 
         c->state = state;
-        if (connection_queue(w, c) != old) {
+        if (connection_queue(ctx, c) != old) {
                 timer_queue_remove(old, &c->timer);
-                timer_queue_add(connection_queue(w, c), &c->timer, w->now);
+                timer_queue_add(connection_queue(ctx, c), &c->timer, ctx->now);
         }
 }
 
@@ -94,25 +97,49 @@ static void on_line_message(const LineMessage *m, void *userdata) {
         connection_log_message(userdata, m->data, m->len, m->total);
 }
 
-/* Writes what is owed: acknowledgements first, then an error line. Stops at a short write. */
-static int connection_flush(Worker *w, Connection *c) {
-        Profile *p = c->profile;
+/* The next bytes owed: acknowledgements first (from the constant buffer, as many as
+ * one write can take), then the error line. */
+static size_t connection_output(const Connection *c, const char **ret) {
+        const Profile *p = c->profile;
 
+        if (c->pending_acks > 0) {
+                size_t unit = (c->flags & CONNECTION_LINE) ? p->line_unit : p->ack_len;
+
+                *ret = p->replies + c->out_offset;
+                return MIN((size_t)c->pending_acks, p->line_count) * unit - c->out_offset;
+        }
+        *ret = error_replies[c->error_reply] + c->out_offset;
+        return strlen(error_replies[c->error_reply]) - c->out_offset;
+}
+
+/* Accounts for k bytes of connection_output() written. */
+static void connection_wrote(ConnectionContext *ctx, Connection *c, size_t k) {
+        c->bytes_written += (uint32_t)k;
+        if (c->pending_acks > 0) {
+                size_t unit = (c->flags & CONNECTION_LINE) ? c->profile->line_unit : c->profile->ack_len;
+                size_t sent = c->out_offset + k, done = sent / unit;
+
+                c->pending_acks -= (uint32_t)done;
+                c->out_offset = (uint32_t)(sent % unit);
+                stat_add(&ctx->stats[c->listener].acknowledged, done);
+                /* Acks leaving is progress: a client that reads is not idle. */
+                if (done > 0 && c->state != CONNECTION_LINGER)
+                        timer_queue_rearm(&c->profile->idle, &c->timer, ctx->now);
+                return;
+        }
+        c->out_offset += (uint32_t)k;
+        if (c->out_offset == strlen(error_replies[c->error_reply])) {
+                c->error_reply = ERROR_REPLY_NONE;
+                c->out_offset = 0;
+        }
+}
+
+/* Writes what is owed. Stops at a short write (CONNECTION_OUT_BLOCKED). */
+static int connection_flush(ConnectionContext *ctx, Connection *c) {
         while (has_output(c) && !(c->flags & CONNECTION_OUT_BLOCKED)) {
-                size_t unit = c->mode == PROTOCOL_LINE ? p->line_unit : p->ack_len;
                 const char *buf;
-                size_t len;
+                size_t len = connection_output(c, &buf);
                 ssize_t k;
-
-                if (c->pending_acks > 0) {
-                        buf = p->replies + c->out_offset;
-                        len = MIN((size_t)c->pending_acks, p->line_count) * unit - c->out_offset;
-                } else {
-                        const char *text = error_replies[c->error_reply];
-
-                        buf = text + c->out_offset;
-                        len = strlen(text) - c->out_offset;
-                }
 
                 /* When shutdown(SHUT_WR) follows, hold the last segment back (MSG_MORE): the
                  * FIN then rides on it, one packet instead of two for a oneshot reply. */
@@ -127,59 +154,53 @@ static int connection_flush(Worker *w, Connection *c) {
                         }
                         return -errno;
                 }
-
-                if (c->pending_acks > 0) {
-                        size_t sent = c->out_offset + (size_t)k;
-                        size_t done = sent / unit;
-
-                        c->pending_acks -= (uint32_t)done;
-                        c->out_offset = (uint32_t)(sent % unit);
-                        stat_add(&w->stats.acknowledged, done);
-                        /* Acks leaving is progress: a client that reads is not idle. */
-                        if (done > 0 && c->state != CONNECTION_LINGER)
-                                timer_queue_rearm(&p->idle, &c->timer, w->now);
-                } else {
-                        c->out_offset += (uint32_t)k;
-                        if (c->out_offset == strlen(error_replies[c->error_reply])) {
-                                c->error_reply = ERROR_REPLY_NONE;
-                                c->out_offset = 0;
-                        }
-                }
-
+                connection_wrote(ctx, c, (size_t)k);
                 if ((size_t)k < len)
                         c->flags |= CONNECTION_OUT_BLOCKED;
         }
         return 0;
 }
 
-static int connection_read_oneshot(Worker *w, Connection *c) {
+static int connection_read_oneshot(ConnectionContext *ctx, Connection *c) {
         ssize_t n;
 
         /* One read, as the tutorial server's recv(1024): that is the message. */
-        n = recv(c->fd, w->scratch, c->profile->max_message, 0);
+        n = recv(c->fd, ctx->scratch, c->profile->max_message, 0);
         if (n < 0)
                 return errno == EAGAIN || errno == EINTR ? 0 : -errno;
         if (n == 0) {
                 /* EOF before any byte: close without a reply. */
                 c->flags |= CONNECTION_EOF;
-                connection_set_state(w, c, CONNECTION_REPLYING);
+                connection_set_state(ctx, c, CONNECTION_REPLYING);
                 return 0;
         }
 
         if (log_level_enabled(LOG_INFO))
-                connection_log_message(c, w->scratch, (size_t)n, (size_t)n);
+                connection_log_message(c, ctx->scratch, (size_t)n, (size_t)n);
         c->pending_acks = 1;
-        stat_add(&w->stats.messages, 1);
-        connection_set_state(w, c, CONNECTION_REPLYING);
+        stat_add(&ctx->stats[c->listener].messages, 1);
+        connection_set_state(ctx, c, CONNECTION_REPLYING);
         return 0;
 }
 
-static int connection_read_line(Worker *w, Connection *c) {
+static void connection_too_long(ConnectionContext *ctx, Connection *c) {
+        stat_add(&ctx->stats[c->listener].too_long, 1);
+        if (log_level_enabled(LOG_INFO)) {
+                char peer[ADDRESS_STRING_MAX];
+
+                log_info("Message longer than %llu bytes from %s, closing",
+                         (unsigned long long)c->profile->max_message, connection_peer(c, peer, sizeof peer));
+        }
+        c->error_reply = ERROR_REPLY_TOO_LONG;
+        connection_set_state(ctx, c, CONNECTION_REPLYING);
+}
+
+static int connection_read_line(ConnectionContext *ctx, Connection *c) {
         bool too_long;
         size_t k;
         ssize_t n;
 
-        n = recv(c->fd, w->scratch, w->scratch_size, 0);
+        n = recv(c->fd, ctx->scratch, ctx->scratch_size, 0);
         if (n < 0)
                 return errno == EAGAIN || errno == EINTR ? 0 : -errno;
         if (n == 0) {
@@ -189,42 +210,46 @@ static int connection_read_line(Worker *w, Connection *c) {
                 c->flags |= CONNECTION_EOF;
                 if (line_parser_finish(&c->parser, &total)) {
                         c->pending_acks++;
-                        stat_add(&w->stats.messages, 1);
+                        stat_add(&ctx->stats[c->listener].messages, 1);
                         if (log_level_enabled(LOG_INFO))
                                 connection_log_message(c, NULL, 0, total);
                 }
-                connection_set_state(w, c, CONNECTION_REPLYING);
+                connection_set_state(ctx, c, CONNECTION_REPLYING);
                 return 0;
         }
 
-        k = line_parser_feed(&c->parser, w->scratch, (size_t)n, c->profile->max_message,
+        k = line_parser_feed(&c->parser, ctx->scratch, (size_t)n, c->profile->max_message,
                              log_level_enabled(LOG_INFO) ? on_line_message : NULL, c, &too_long);
         if (k > 0) {
                 c->pending_acks += (uint32_t)k;
-                stat_add(&w->stats.messages, k);
-                timer_queue_rearm(&c->profile->idle, &c->timer, w->now);
+                stat_add(&ctx->stats[c->listener].messages, k);
+                timer_queue_rearm(&c->profile->idle, &c->timer, ctx->now);
         }
-        if (too_long) {
-                char peer[ADDRESS_STRING_MAX];
-
-                stat_add(&w->stats.too_long, 1);
-                if (log_level_enabled(LOG_INFO))
-                        log_info("Message longer than %llu bytes from %s, closing",
-                                 (unsigned long long)c->profile->max_message,
-                                 connection_peer(c, peer, sizeof peer));
-                c->error_reply = ERROR_REPLY_TOO_LONG;
-                connection_set_state(w, c, CONNECTION_REPLYING);
-        }
+        if (too_long)
+                connection_too_long(ctx, c);
         return 0;
 }
 
 /* Reads and drops input while lingering. Returns 1 at EOF (or on error: the peer is gone). */
-static int connection_discard(Worker *w, Connection *c) {
-        ssize_t n = recv(c->fd, w->scratch, w->scratch_size, 0);
+static int connection_discard(ConnectionContext *ctx, Connection *c) {
+        ssize_t n = recv(c->fd, ctx->scratch, ctx->scratch_size, 0);
 
         if (n < 0)
                 return errno == EAGAIN || errno == EINTR ? 0 : 1;
         return n == 0;
+}
+
+/* READING: the epoll events to wait for, or 0 when the connection should read now. */
+static uint32_t reading_wait(const Connection *c, bool readable) {
+        if (c->flags & CONNECTION_OUT_BLOCKED) {
+                /* The client is not reading its acks: stop reading its messages until they
+                 * drain. Owed acks are a counter, so this bounds nothing in memory; it pushes
+                 * back through TCP instead. */
+                if (c->pending_acks >= c->profile->line_count)
+                        return EPOLLOUT;
+                return readable ? 0 : EPOLLIN | EPOLLOUT;
+        }
+        return readable ? 0 : EPOLLIN;
 }
 
 /*
@@ -233,28 +258,22 @@ static int connection_discard(Worker *w, Connection *c) {
  * failed. `readable`: epoll reported input (or the caller knows it is there); read at
  * most once, and let level-triggered epoll report the rest.
  */
-static int connection_step(Worker *w, Connection *c, bool readable) {
+static int connection_step(ConnectionContext *ctx, Connection *c, bool readable) {
+        uint32_t wait;
         int r;
 
         for (;;) {
-                r = connection_flush(w, c);
+                r = connection_flush(ctx, c);
                 if (r < 0)
                         return r;
 
                 switch (c->state) {
                 case CONNECTION_READING:
-                        if (c->flags & CONNECTION_OUT_BLOCKED) {
-                                /* The client is not reading its acks: stop reading its messages
-                                 * until they drain. Owed acks are a counter, so this bounds
-                                 * nothing in memory; it pushes back through TCP instead. */
-                                if (c->pending_acks >= c->profile->line_count)
-                                        return EPOLLOUT;
-                                if (!readable)
-                                        return EPOLLIN | EPOLLOUT;
-                        } else if (!readable)
-                                return EPOLLIN;
-
-                        r = c->mode == PROTOCOL_LINE ? connection_read_line(w, c) : connection_read_oneshot(w, c);
+                        wait = reading_wait(c, readable);
+                        if (wait != 0)
+                                return (int)wait;
+                        r = (c->flags & CONNECTION_LINE) ? connection_read_line(ctx, c)
+                                                     : connection_read_oneshot(ctx, c);
                         if (r < 0)
                                 return r;
                         readable = false;
@@ -267,123 +286,167 @@ static int connection_step(Worker *w, Connection *c, bool readable) {
                                 return STEP_DONE;       /* all input read, all answered */
                         if (shutdown(c->fd, SHUT_WR) < 0)
                                 return -errno;
-                        connection_set_state(w, c, CONNECTION_LINGER);
+                        connection_set_state(ctx, c, CONNECTION_LINGER);
                         /* The client's FIN usually follows once it has read the reply. */
                         return EPOLLIN;
 
                 case CONNECTION_LINGER:
                         if (!readable)
                                 return EPOLLIN;
-                        return connection_discard(w, c) ? STEP_DONE : EPOLLIN;
+                        return connection_discard(ctx, c) ? STEP_DONE : EPOLLIN;
                 }
         }
 }
 
-static void connection_finish(Worker *w, Connection *c, int r) {
+/* Every byte written to c was acknowledged by the peer's TCP: none was still queued or
+ * in flight when the reset came. (Whether the client then read them cannot be known:
+ * its TCP took them, so they were delivered.) */
+static bool tcp_all_acked(const Connection *c) {
+        struct tcp_info ti = { 0 };
+        socklen_t len = sizeof ti;
+
+        if (getsockopt(c->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0 ||
+            len < offsetof(struct tcp_info, tcpi_bytes_acked) + sizeof ti.tcpi_bytes_acked)
+                return false;
+        return (uint32_t)ti.tcpi_bytes_acked == c->bytes_written;
+}
+
+/*
+ * A reset from a client that was owed nothing, had no message half sent, and whose
+ * TCP had acknowledged every reply is how many clients and load balancers close
+ * (SO_LINGER 0 after the expected reply): a normal close, not an error. A unix peer
+ * never resets a connection unless it left replies unread.
+ */
+static bool reset_lost_nothing(const Connection *c, int error) {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof ss;
+
+        if (error != -ECONNRESET || has_output(c) || c->parser.partial > 0)
+                return false;
+        if (getsockname(c->fd, (struct sockaddr *)&ss, &len) < 0 || ss.ss_family == AF_UNIX)
+                return false;
+        return tcp_all_acked(c);
+}
+
+static void connection_failed(ConnectionContext *ctx, Connection *c, int error) {
+        if (reset_lost_nothing(c, error)) {
+                stat_add(&ctx->stats[c->listener].reset_closes, 1);
+                return;
+        }
+        if (error != -ECONNRESET && error != -EPIPE)
+                log_debug_errno(error, "Connection failed: %s", STRERROR(error));
+        stat_add(&ctx->stats[c->listener].resets, 1);
+}
+
+/* Applies connection_step()'s verdict: new epoll interest, or the end. */
+static void connection_finish(ConnectionContext *ctx, Connection *c, int r) {
         if (r > 0 && (uint8_t)r != c->interest) {
                 struct epoll_event ev = { .events = (uint32_t)r, .data.ptr = c };
 
-                if (epoll_ctl(w->epoll_fd, c->interest ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, c->fd, &ev) < 0)
+                if (epoll_ctl(ctx->epoll_fd, c->interest ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, c->fd, &ev) < 0)
                         r = -errno;
                 else
                         c->interest = (uint8_t)r;
         }
-        if (r < 0) {
-                if (r != -ECONNRESET && r != -EPIPE)
-                        log_debug_errno(r, "Connection failed: %s", STRERROR(r));
-                stat_add(&w->stats.resets, 1);
-        }
+        if (r < 0)
+                connection_failed(ctx, c, r);
         if (r <= 0)
-                connection_close(w, c);
+                connection_close(ctx, c);
 }
 
-void connection_dispatch(Worker *w, Connection *c, uint32_t events) {
+void connection_dispatch(ConnectionContext *ctx, Connection *c, uint32_t events) {
         /* An error or hangup is reported whatever we asked for; let the write see it too. */
         if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
                 c->flags &= (uint8_t)~CONNECTION_OUT_BLOCKED;
-        connection_finish(w, c, connection_step(w, c, events & (EPOLLIN | EPOLLERR | EPOLLHUP)));
+        connection_finish(ctx, c, connection_step(ctx, c, events & (EPOLLIN | EPOLLERR | EPOLLHUP)));
 }
 
 /* Beyond even the ERR busy allowance: no linger for this one. Take what the client has
  * sent so far (so the close is not a reset that could swallow the reply), say ERR busy
  * with the FIN, and close. Only input arriving later can still turn into a reset. */
-static void reject_now(Worker *w, int fd) {
+static void reject_now(ConnectionContext *ctx, int fd) {
         for (unsigned i = 0; i < 4; i++)
-                if (recv(fd, w->scratch, w->scratch_size, MSG_DONTWAIT) <= 0)
+                if (recv(fd, ctx->scratch, ctx->scratch_size, MSG_DONTWAIT) <= 0)
                         break;
         (void)!send(fd, REPLY_ERR_BUSY, STRLEN(REPLY_ERR_BUSY), MSG_NOSIGNAL | MSG_DONTWAIT | MSG_MORE);
         (void)shutdown(fd, SHUT_WR);
         (void)close(fd);
 }
 
-static void log_busy(Worker *w) {
+static void log_busy(ConnectionContext *ctx) {
+        unsigned long long max = (unsigned long long)admission_max_connections(ctx->admission);
         unsigned suppressed = 0;
 
-        if (!ratelimit_below(&w->shared->busy_log, w->now * USEC_PER_MSEC, &suppressed))
+        if (!ratelimit_below(ctx->busy_log, ctx->now * USEC_PER_MSEC, &suppressed))
                 return;
         if (suppressed > 0)
                 log_warning("Connection limit reached (max-connections %llu): answering ERR busy "
-                            "(%u more since the last message)",
-                            (unsigned long long)atomic_load(&w->shared->max_connections), suppressed);
+                            "(%u more since the last message)", max, suppressed);
         else
-                log_warning("Connection limit reached (max-connections %llu): answering ERR busy",
-                            (unsigned long long)atomic_load(&w->shared->max_connections));
+                log_warning("Connection limit reached (max-connections %llu): answering ERR busy", max);
 }
 
-void connection_accept(Worker *w, const Listener *l, int fd, const struct sockaddr *peer, socklen_t peer_len) {
-        WorkerShared *sh = w->shared;
-        bool rejected = false;
+static void log_accepted(const Connection *c, const struct sockaddr *peer, socklen_t peer_len) {
+        char buf[ADDRESS_STRING_MAX];
+        const char *name;
+
+        /* A unix client has no address; connection_peer() shows its pid instead. */
+        if (peer_len > 0 && peer->sa_family != AF_UNIX)
+                name = sockaddr_format(peer, peer_len, buf, sizeof buf);
+        else
+                name = connection_peer(c, buf, sizeof buf);
+        log_info("Accepted connection from %s", name);
+}
+
+/* Admission, then memory. Returns the connection to fill in, or NULL when the socket
+ * gets only a hurried ERR busy. */
+static Connection *connection_admit(ConnectionContext *ctx, WorkerStats *stats, AdmissionTicket *ret_ticket) {
+        AdmissionTicket ticket = admission_enter(ctx->admission);
         Connection *c;
 
-        /* Admission: claim a slot first, give it back if over the limit. */
-        if (atomic_fetch_add_explicit(&sh->active, 1, memory_order_relaxed) >=
-            atomic_load_explicit(&sh->max_connections, memory_order_relaxed)) {
-                atomic_fetch_sub_explicit(&sh->active, 1, memory_order_relaxed);
-                stat_add(&w->stats.busy, 1);
-                log_busy(w);
-                rejected = true;
-                if (atomic_fetch_add_explicit(&sh->rejecting, 1, memory_order_relaxed) >= sh->max_rejecting) {
-                        atomic_fetch_sub_explicit(&sh->rejecting, 1, memory_order_relaxed);
-                        stat_add(&w->stats.accepted, 1);
-                        reject_now(w, fd);
-                        return;
-                }
+        stat_add(&stats->accepted, 1);
+        if (ticket != ADMISSION_SERVE) {
+                stat_add(&stats->busy, 1);
+                log_busy(ctx);
         }
-
-        c = worker_connection_alloc(w);
+        if (ticket == ADMISSION_REFUSE)
+                return NULL;
+        c = connection_pool_get(&ctx->pool);
         if (!c) {
-                atomic_fetch_sub_explicit(rejected ? &sh->rejecting : &sh->active, 1, memory_order_relaxed);
-                stat_add(&w->stats.resets, 1);
-                reject_now(w, fd);
-                return;
+                admission_leave(ctx->admission, ticket);
+                stat_add(&stats->resets, 1);
+                return NULL;
+        }
+        *ret_ticket = ticket;
+        return c;
+}
+
+Connection *connection_accept(ConnectionContext *ctx, const Listener *l, int fd, const struct sockaddr *peer,
+                              socklen_t peer_len) {
+        AdmissionTicket ticket;
+        Connection *c = connection_admit(ctx, &ctx->stats[l->index], &ticket);
+
+        if (!c) {
+                reject_now(ctx, fd);
+                return NULL;
         }
         *c = (Connection){
                 .kind = SOURCE_CONNECTION,
-                .mode = (uint8_t)l->mode,
+                .listener = l->index,
                 .state = CONNECTION_READING,
+                .flags = l->mode == PROTOCOL_LINE ? CONNECTION_LINE : 0,
                 .fd = fd,
-                .profile = profile_ref(w->profile),
+                .profile = profile_ref(ctx->profiles.current),
         };
-        timer_queue_add(&c->profile->idle, &c->timer, w->now);
-        stat_add(&w->stats.accepted, 1);
+        timer_queue_add(&c->profile->idle, &c->timer, ctx->now);
+        if (log_level_enabled(LOG_INFO))
+                log_accepted(c, peer, peer_len);
 
-        if (log_level_enabled(LOG_INFO)) {
-                char buf[ADDRESS_STRING_MAX];
-                const char *name;
-
-                /* A unix client has no address; connection_peer() shows its pid instead. */
-                if (peer_len > 0 && peer->sa_family != AF_UNIX)
-                        name = sockaddr_format(peer, peer_len, buf, sizeof buf);
-                else
-                        name = connection_peer(c, buf, sizeof buf);
-                log_info("Accepted connection from %s", name);
-        }
-
-        if (rejected) {
+        if (ticket == ADMISSION_REJECT) {
                 c->flags |= CONNECTION_REJECTED;
                 c->error_reply = ERROR_REPLY_BUSY;
-                connection_set_state(w, c, CONNECTION_REPLYING);
-        } else if (c->mode == PROTOCOL_LINE && l->family != AF_UNIX) {
+                connection_set_state(ctx, c, CONNECTION_REPLYING);
+        } else if ((c->flags & CONNECTION_LINE) && l->family != AF_UNIX) {
                 /* Pipelined acks must not wait for Nagle behind the client's delayed ACKs. */
                 const int one = 1;
 
@@ -392,54 +455,142 @@ void connection_accept(Worker *w, const Listener *l, int fd, const struct sockad
 
         /* With TCP_DEFER_ACCEPT the message is already here: answer it now, before
          * epoll ever hears of this socket. Otherwise wait for epoll to report input. */
-        connection_finish(w, c, connection_step(w, c, l->defer_accept && c->mode == PROTOCOL_ONESHOT));
+        connection_finish(ctx, c, connection_step(ctx, c, l->defer_accept && !(c->flags & CONNECTION_LINE)));
+        return c->kind == SOURCE_CONNECTION ? c : NULL;
 }
 
-void connection_timeout(Worker *w, Connection *c) {
-        if (c->state == CONNECTION_LINGER) {
-                int unsent = 0;
+/* Lingering with the reply still leaving: closing now, with input still arriving,
+ * would reset the connection and drop what the kernel has not delivered yet, acks
+ * counted as sent. While the client keeps taking them, grant another linger period,
+ * up to idle-timeout in all. */
+static bool linger_extend(ConnectionContext *ctx, Connection *c) {
+        int unsent = 0;
 
-                /* Closing now, with input still arriving, would reset the connection and drop
-                 * what the kernel has not delivered yet: acks we counted as sent. While the
-                 * client keeps taking them, give it another linger period, up to idle-timeout
-                 * in all. (out_offset, unused once everything is written, remembers how much
-                 * was in flight at the last look.) */
-                if (c->n_extended < MIN(c->profile->idle.duration / LINGER_TIMEOUT_MS, (uint64_t)UINT8_MAX) &&
-                    ioctl(c->fd, SIOCOUTQ, &unsent) == 0 && unsent > 0 &&
-                    (c->out_offset == 0 || (uint32_t)unsent < c->out_offset)) {
-                        c->out_offset = (uint32_t)unsent;
-                        c->n_extended++;
-                        timer_queue_rearm(&w->linger, &c->timer, w->now);
+        if (c->n_extended >= MIN(c->profile->idle.duration / LINGER_TIMEOUT_MS, (uint64_t)UINT8_MAX) ||
+            ioctl(c->fd, SIOCOUTQ, &unsent) < 0 || unsent <= 0 ||
+            (c->linger_unsent != 0 && (uint32_t)unsent >= c->linger_unsent))
+                return false;
+        c->linger_unsent = (uint32_t)unsent;
+        c->n_extended++;
+        timer_queue_rearm(&ctx->linger, &c->timer, ctx->now);
+        return true;
+}
+
+static void connection_timeout(ConnectionContext *ctx, Connection *c) {
+        if (c->state == CONNECTION_LINGER) {
+                if (linger_extend(ctx, c))
                         return;
-                }
         } else {
-                stat_add(&w->stats.idle_timeouts, 1);
+                stat_add(&ctx->stats[c->listener].idle_timeouts, 1);
                 if (log_level_enabled(LOG_INFO)) {
                         char peer[ADDRESS_STRING_MAX];
 
                         log_info("Closing idle connection from %s", connection_peer(c, peer, sizeof peer));
                 }
         }
-        connection_close(w, c);
+        connection_close(ctx, c);
 }
 
-void connection_stop(Worker *w, Connection *c) {
-        if (c->mode != PROTOCOL_LINE || c->state != CONNECTION_READING)
+static void run_queue_timers(ConnectionContext *ctx, TimerQueue *q) {
+        TimerEntry *e;
+
+        while ((e = timer_queue_peek_expired(q, ctx->now)))
+                connection_timeout(ctx, container_of(e, Connection, timer));
+}
+
+void connection_run_timers(ConnectionContext *ctx) {
+        for (Profile *p = ctx->profiles.all, *next; p; p = next) {
+                /* Closing the profile's last connection would free it: hold it until done. */
+                profile_ref(p);
+                run_queue_timers(ctx, &p->idle);
+                next = p->next;
+                profile_list_release(&ctx->profiles, p);
+        }
+        run_queue_timers(ctx, &ctx->linger);
+}
+
+uint64_t connection_next_deadline(const ConnectionContext *ctx) {
+        uint64_t next = timer_queue_next_deadline(&ctx->linger);
+
+        for (const Profile *p = ctx->profiles.all; p; p = p->next)
+                next = MIN(next, timer_queue_next_deadline(&p->idle));
+        return next;
+}
+
+void connection_stop(ConnectionContext *ctx, Connection *c) {
+        if (!(c->flags & CONNECTION_LINE) || c->state != CONNECTION_READING)
                 return;
-        connection_set_state(w, c, CONNECTION_REPLYING);
-        connection_finish(w, c, connection_step(w, c, false));
+        connection_set_state(ctx, c, CONNECTION_REPLYING);
+        connection_finish(ctx, c, connection_step(ctx, c, false));
 }
 
-void connection_close(Worker *w, Connection *c) {
-        WorkerShared *sh = w->shared;
-
+void connection_close(ConnectionContext *ctx, Connection *c) {
         if (c->interest)
-                (void)epoll_ctl(w->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
+                (void)epoll_ctl(ctx->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
         c->fd = safe_close(c->fd);
-        timer_queue_remove(connection_queue(w, c), &c->timer);
-        atomic_fetch_sub_explicit((c->flags & CONNECTION_REJECTED) ? &sh->rejecting : &sh->active, 1,
-                                  memory_order_relaxed);
-        worker_profile_release(w, c->profile);
-        worker_connection_release(w, c);
+        timer_queue_remove(connection_queue(ctx, c), &c->timer);
+        admission_leave(ctx->admission, (c->flags & CONNECTION_REJECTED) ? ADMISSION_REJECT : ADMISSION_SERVE);
+        profile_list_release(&ctx->profiles, c->profile);
+        connection_pool_put(&ctx->pool, c);
 }
 
+static void for_each_in_queue(ConnectionContext *ctx, TimerQueue *q,
+                              void (*f)(ConnectionContext *ctx, Connection *c)) {
+        /* f may move or close the entry, never its successor. */
+        for (TimerEntry *e = timer_queue_first(q), *n; e; e = n) {
+                n = timer_queue_next(q, e);
+                f(ctx, container_of(e, Connection, timer));
+        }
+}
+
+void connection_for_each(ConnectionContext *ctx, void (*f)(ConnectionContext *ctx, Connection *c)) {
+        for (Profile *p = ctx->profiles.all, *next; p; p = next) {
+                profile_ref(p);
+                for_each_in_queue(ctx, &p->idle, f);
+                next = p->next;
+                profile_list_release(&ctx->profiles, p);
+        }
+        for_each_in_queue(ctx, &ctx->linger, f);
+}
+
+int connection_context_init(ConnectionContext *ctx, int epoll_fd, size_t n_listeners, Admission *admission,
+                            RateLimit *busy_log) {
+        *ctx = (ConnectionContext){
+                .epoll_fd = epoll_fd,
+                .admission = admission,
+                .busy_log = busy_log,
+        };
+        timer_queue_init(&ctx->linger, LINGER_TIMEOUT_MS);
+        ctx->stats = calloc(MAX(n_listeners, 1u), sizeof *ctx->stats);
+        if (!ctx->stats)
+                return -ENOMEM;
+        ctx->n_stats = n_listeners;
+        return 0;
+}
+
+int connection_context_use(ConnectionContext *ctx, Profile *p) {
+        size_t scratch = MAX((size_t)SCRATCH_MIN, (size_t)p->max_message);
+
+        if (scratch > ctx->scratch_size) {
+                char *b = realloc(ctx->scratch, scratch);
+
+                if (!b) {
+                        free(p);
+                        return -ENOMEM;
+                }
+                ctx->scratch = b;
+                ctx->scratch_size = scratch;
+        }
+        profile_list_push(&ctx->profiles, p);
+        return 0;
+}
+
+void connection_context_done(ConnectionContext *ctx) {
+        connection_for_each(ctx, connection_close);
+        connection_pool_done(&ctx->pool);
+        profile_list_done(&ctx->profiles);
+        ctx->scratch = mfree(ctx->scratch);
+        ctx->scratch_size = 0;
+        ctx->stats = mfree(ctx->stats);
+        ctx->n_stats = 0;
+}

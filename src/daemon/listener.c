@@ -27,10 +27,15 @@
 #define DEFER_ACCEPT_SEC 1
 
 static int listener_set_add(ListenerSet *set, Listener l) {
-        Listener *items = realloc(set->items, (set->n_items + 1) * sizeof *items);
+        Listener *items;
 
+        /* The callers check the count first, with a message that says why. */
+        if (set->n_items >= LISTENERS_MAX)
+                return -E2BIG;
+        items = realloc(set->items, (set->n_items + 1) * sizeof *items);
         if (!items)
                 return -ENOMEM;
+        l.index = (uint8_t)set->n_items;
         set->items = items;
         set->items[set->n_items++] = l;
         return 0;
@@ -182,6 +187,7 @@ static int bind_inet(ListenerSet *set, const ListenAddress *a) {
                 .ai_socktype = SOCK_STREAM,
         };
         struct addrinfo *res = NULL;
+        size_t count = 0;
         char port[8];
         int r;
 
@@ -197,6 +203,12 @@ static int bind_inet(ListenerSet *set, const ListenAddress *a) {
                                        r == EAI_SYSTEM ? strerror(errno) : gai_strerror(r));
 
         /* A name may resolve to several addresses (localhost: 127.0.0.1 and ::1): listen on each. */
+        for (struct addrinfo *ai = res; ai; ai = ai->ai_next)
+                if (++count + set->n_items > LISTENERS_MAX) {
+                        freeaddrinfo(res);
+                        return log_error_errno(E2BIG, "Failed to listen on '%s': more than %d listening sockets",
+                                               a->host, LISTENERS_MAX);
+                }
         for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
                 char name[ADDRESS_STRING_MAX];
 
@@ -282,6 +294,8 @@ static int listeners_bind(ListenerSet *set, const Settings *s) {
 
 #if HAVE_SYSTEMD
 static int listeners_inherit(ListenerSet *set, int n, char **names) {
+        if (n > LISTENERS_MAX)
+                return log_error_errno(E2BIG, "systemd passed %d sockets; ackd serves at most %d", n, LISTENERS_MAX);
         for (int i = 0; i < n; i++) {
                 int fd = SD_LISTEN_FDS_START + i;
                 const char *name = names && names[i] ? names[i] : "unknown";

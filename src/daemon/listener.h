@@ -13,13 +13,18 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "address.h"
 #include "settings.h"
 
+/* Connection.listener is one byte. */
+#define LISTENERS_MAX 255
+
 typedef struct Listener {
         int fd;
+        uint8_t index;                  /* in its ListenerSet */
         ProtocolMode mode;
         int family;
         bool activated;                 /* passed in by systemd */

@@ -33,6 +33,29 @@ Profile *profile_ref(Profile *p) {
         return p;
 }
 
-bool profile_unref(Profile *p) {
-        return --p->n_ref == 0;
+void profile_list_push(ProfileList *l, Profile *p) {
+        Profile *old = l->current;
+
+        p->next = l->all;
+        l->all = p;
+        l->current = p;
+        if (old)
+                profile_list_release(l, old);
+}
+
+void profile_list_release(ProfileList *l, Profile *p) {
+        if (--p->n_ref > 0)
+                return;
+        for (Profile **pp = &l->all; *pp; pp = &(*pp)->next)
+                if (*pp == p) {
+                        *pp = p->next;
+                        break;
+                }
+        free(p);
+}
+
+void profile_list_done(ProfileList *l) {
+        if (l->current)
+                profile_list_release(l, l->current);
+        l->current = NULL;
 }

@@ -22,7 +22,7 @@
 
 typedef struct Profile {
         unsigned n_ref;
-        struct Profile *next;           /* the worker's list of profiles still in use */
+        struct Profile *next;           /* the list of profiles still in use */
         uint64_t max_message;
         TimerQueue idle;                /* connections reading or replying */
         size_t ack_len;                 /* oneshot reply: the first ack_len bytes of replies[] */
@@ -33,5 +33,19 @@ typedef struct Profile {
 
 Profile *profile_new(const Settings *s);
 Profile *profile_ref(Profile *p);
-/* Returns true when this dropped the last reference (the caller unlinks and frees). */
-bool profile_unref(Profile *p);
+
+/* The profiles of one worker: the current one, for new connections, and every older
+ * one that connections still hold (their idle queues are walked by the timers). */
+typedef struct ProfileList {
+        Profile *current;
+        Profile *all;                   /* newest first */
+} ProfileList;
+
+/* Makes p, with the reference profile_new() gave it, the current profile. */
+void profile_list_push(ProfileList *l, Profile *p);
+
+/* Drops a reference to p, and frees it when that was the last. */
+void profile_list_release(ProfileList *l, Profile *p);
+
+/* Drops the current profile's list reference (the others go with their connections). */
+void profile_list_done(ProfileList *l);

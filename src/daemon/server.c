@@ -3,32 +3,24 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
 
-#include "config.h"
-#if HAVE_SYSTEMD
-#include <systemd/sd-daemon.h>
-#endif
-
+#include "fd-util.h"
 #include "listener.h"
 #include "log.h"
 #include "macro.h"
+#include "notify.h"
 #include "parse-util.h"
 #include "privileges.h"
 #include "server.h"
+#include "signal-util.h"
 #include "socket-cleanup.h"
 #include "time-util.h"
 #include "worker.h"
 
-/* fds the process needs besides connections: stdio, signalfd, timerfd, eventfds, the
- * journal/notify sockets, a config file being read, and slack for libc. */
-#define FD_RESERVE_BASE       16
 #define STATUS_INTERVAL_USEC  USEC_PER_SEC
 #define LOG_INTERVAL_USEC     (10 * USEC_PER_SEC)     /* repeated warnings: one line per interval */
 #define RELOAD_WAIT_USEC      (5 * USEC_PER_SEC)      /* longest wait for the workers to reload */
@@ -52,40 +44,17 @@ typedef struct Server {
         uint64_t stop_deadline_usec;
 } Server;
 
-_printf_(1, 2) static void notify(const char *format, ...) {
-#if HAVE_SYSTEMD
-        _cleanup_(freep) char *s = NULL;
-        va_list ap;
-        int r;
+static int server_raise_fd_limit(Server *s) {
+        int error = 0;
+        int64_t limit = fd_limit_raise(&error);
 
-        if (!getenv("NOTIFY_SOCKET"))
-                return;
-        va_start(ap, format);
-        r = vasprintf(&s, format, ap);
-        va_end(ap);
-        if (r >= 0)
-                (void)sd_notify(false, s);
-#else
-        (void)format;
-#endif
-}
-
-static uint64_t raise_fd_limit(void) {
-        struct rlimit rl;
-
-        if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
-                return 1024;
-        /* The soft limit is 1024 for select()'s sake; ackd never uses select(). */
-        if (rl.rlim_cur < rl.rlim_max) {
-                struct rlimit raised = { .rlim_cur = rl.rlim_max, .rlim_max = rl.rlim_max };
-
-                if (setrlimit(RLIMIT_NOFILE, &raised) == 0)
-                        rl = raised;
-                else
-                        log_warning_errno(errno, "Failed to raise the file descriptor limit to %llu: %s",
-                                          (unsigned long long)rl.rlim_max, STRERROR(errno));
-        }
-        return rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : (uint64_t)rl.rlim_cur;
+        if (limit < 0)
+                return log_error_errno((int)limit, "Failed to read the file descriptor limit: %s", STRERROR((int)limit));
+        if (error != 0)
+                log_warning_errno(error, "Failed to raise the file descriptor limit to its hard limit: %s",
+                                  STRERROR(error));
+        s->fd_limit = (uint64_t)limit;
+        return 0;
 }
 
 static unsigned cpu_count(void) {
@@ -98,26 +67,22 @@ static unsigned cpu_count(void) {
 }
 
 /* max-connections, capped so that admitted connections plus those being told ERR busy
- * always fit under RLIMIT_NOFILE: EMFILE then only happens if something else eats fds. */
+ * always fit under RLIMIT_NOFILE. */
 static int server_apply_limits(Server *s, bool warn) {
-        uint64_t reserve = FD_RESERVE_BASE + s->listeners.n_items + 2 * (uint64_t)s->n_workers;
-        uint64_t available = s->fd_limit > reserve ? s->fd_limit - reserve : 0;
-        uint64_t rejecting = MIN(MAX(available / 16, 1), 256);
-        uint64_t max = s->settings->max_connections;
+        uint64_t reserved = ADMISSION_FD_RESERVE_BASE + s->listeners.n_items + 2 * (uint64_t)s->n_workers;
+        AdmissionLimits limits;
+        int r;
 
-        if (available < 2)
-                return log_error_errno(EMFILE, "The file descriptor limit (%llu) is too low to serve anything",
+        r = admission_limits(s->settings->max_connections, s->fd_limit, reserved, &limits);
+        if (r < 0)
+                return log_error_errno(r, "The file descriptor limit (%llu) is too low to serve anything",
                                        (unsigned long long)s->fd_limit);
-        if (max > available - rejecting) {
-                max = available - rejecting;
-                if (warn)
-                        log_warning("max-connections %llu exceeds what the file descriptor limit (%llu) allows; "
-                                    "serving at most %llu",
-                                    (unsigned long long)s->settings->max_connections,
-                                    (unsigned long long)s->fd_limit, (unsigned long long)max);
-        }
-        s->shared.max_rejecting = rejecting;
-        atomic_store(&s->shared.max_connections, max);
+        if (r > 0 && warn)
+                log_warning("max-connections %llu exceeds what the file descriptor limit (%llu) allows; "
+                            "serving at most %llu",
+                            (unsigned long long)s->settings->max_connections, (unsigned long long)s->fd_limit,
+                            (unsigned long long)limits.max_connections);
+        admission_set_limits(&s->shared.admission, &limits);
         return 0;
 }
 
@@ -125,17 +90,19 @@ static Stats server_stats(const Server *s) {
         Stats sum = { 0 };
 
         for (unsigned i = 0; i < s->n_workers; i++)
-                stats_accumulate(&sum, &s->workers[i]->stats);
+                for (size_t l = 0; l < s->listeners.n_items; l++)
+                        stats_accumulate(&sum, worker_stats(s->workers[i], l));
         return sum;
 }
 
 static void server_status(Server *s) {
         Stats st = server_stats(s);
 
-        notify("STATUS=%s %llu connections; accepted %llu, acknowledged %llu, errors %llu",
-               s->stopping ? "Draining" : "Serving", (unsigned long long)atomic_load(&s->shared.active),
-               (unsigned long long)st.accepted, (unsigned long long)st.acknowledged,
-               (unsigned long long)stats_errors(&st));
+        notify_status("%s %llu connections; accepted %llu, acknowledged %llu, errors %llu",
+                      s->stopping ? "Draining" : "Serving",
+                      (unsigned long long)admission_active(&s->shared.admission),
+                      (unsigned long long)st.accepted, (unsigned long long)st.acknowledged,
+                      (unsigned long long)stats_errors(&st));
 }
 
 /* The watchdog is fed only while every worker's loop keeps turning: a stuck worker
@@ -154,7 +121,7 @@ static void server_watchdog(Server *s, uint64_t now) {
         for (unsigned i = 0; i < s->n_workers; i++)
                 s->last_heartbeats[i] = atomic_load(&s->workers[i]->heartbeat);
         s->last_watchdog = now;
-        notify("WATCHDOG=1");
+        notify_watchdog();
 }
 
 static void log_settings(const Server *s, const char *verb) {
@@ -164,7 +131,7 @@ static void log_settings(const Server *s, const char *verb) {
         /* One process per connection in inetd mode: keep its start and stop out of the journal. */
         log_full_errno(s->listeners.inetd ? LOG_DEBUG : LOG_NOTICE, 0,"%s: %u workers, max-connections %llu, max-message %llu, idle-timeout %s, "
                    "drain-timeout %s, ack \"%s\"",
-                   verb, s->n_workers, (unsigned long long)atomic_load(&s->shared.max_connections),
+                   verb, s->n_workers, (unsigned long long)admission_max_connections(&s->shared.admission),
                    (unsigned long long)st->max_message, format_duration_ms(idle, sizeof idle, st->idle_timeout_ms),
                    format_duration_ms(drain, sizeof drain, st->drain_timeout_ms), st->ack);
 }
@@ -178,29 +145,61 @@ static bool listen_lists_equal(const Settings *a, const Settings *b) {
         return true;
 }
 
-/* Waits (a bounded time) until every live worker serves new connections with `generation`. */
-static void server_wait_for_generation(Server *s, unsigned generation) {
-        uint64_t deadline = now_usec(CLOCK_MONOTONIC) + RELOAD_WAIT_USEC;
+/* What server_wait_workers() waits for: returns how many workers are not there yet,
+ * or a negative errno when waiting is pointless. */
+typedef int (*worker_condition_fn)(const Server *s, const void *userdata);
 
+/*
+ * Waits on the workers' shared eventfd until `lagging` returns 0 (returns 0), returns
+ * an error (returns it), or the deadline passes (returns the number still lagging).
+ * deadline_usec is CLOCK_MONOTONIC, or UINT64_MAX for none. The eventfd only says
+ * "look"; the condition reads the workers' state flags.
+ */
+static int server_wait_workers(Server *s, worker_condition_fn lagging, const void *userdata,
+                               uint64_t deadline_usec) {
         for (;;) {
                 struct pollfd p = { .fd = s->shared.event_fd, .events = POLLIN };
-                unsigned lagging = 0;
-                uint64_t now, v;
+                int r = lagging(s, userdata), timeout = -1;
+                uint64_t now;
 
-                for (unsigned i = 0; i < s->n_workers; i++)
-                        if (atomic_load(&s->workers[i]->generation) != generation &&
-                            !atomic_load(&s->workers[i]->exited))
-                                lagging++;
-                if (lagging == 0)
-                        return;
-                now = now_usec(CLOCK_MONOTONIC);
-                if (now >= deadline) {
-                        log_warning("Reload: %u workers have not taken the new settings yet", lagging);
-                        return;
+                if (r <= 0)
+                        return r;
+                if (deadline_usec != UINT64_MAX) {
+                        now = now_usec(CLOCK_MONOTONIC);
+                        if (now >= deadline_usec)
+                                return r;
+                        timeout = (int)((deadline_usec - now + USEC_PER_MSEC - 1) / USEC_PER_MSEC);
                 }
-                if (poll(&p, 1, (int)((deadline - now + USEC_PER_MSEC - 1) / USEC_PER_MSEC)) > 0)
-                        (void)!read(s->shared.event_fd, &v, sizeof v);
+                if (poll(&p, 1, timeout) < 0 && errno != EINTR)
+                        return log_error_errno(errno, "poll() failed: %s", STRERROR(errno));
+                eventfd_drain(s->shared.event_fd);
         }
+}
+
+/* Workers not yet serving new connections with settings generation *userdata. */
+static int workers_lagging_generation(const Server *s, const void *userdata) {
+        unsigned generation = *(const unsigned *)userdata;
+        int lagging = 0;
+
+        for (unsigned i = 0; i < s->n_workers; i++)
+                if (atomic_load(&s->workers[i]->generation) != generation && !atomic_load(&s->workers[i]->exited))
+                        lagging++;
+        return lagging;
+}
+
+/* Workers not yet accepting; -EIO if one failed to start. */
+static int workers_not_started(const Server *s, const void *userdata) {
+        int waiting = 0;
+
+        for (unsigned i = 0; i < s->n_workers; i++) {
+                /* (In inetd mode a worker may start, serve and exit before we look.) */
+                if (atomic_load(&s->workers[i]->started))
+                        continue;
+                if (atomic_load(&s->workers[i]->exited))
+                        return log_error_errno(EIO, "Worker %u failed to start", i);
+                waiting++;
+        }
+        return waiting;
 }
 
 static void server_reload(Server *s) {
@@ -209,7 +208,7 @@ static void server_reload(Server *s) {
         unsigned generation;
         int r;
 
-        notify("RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long)now_usec(CLOCK_MONOTONIC));
+        notify_reloading();
 
         n = malloc(sizeof *n);
         if (!n) {
@@ -246,11 +245,14 @@ static void server_reload(Server *s) {
                 worker_signal(s->workers[i], WORKER_RELOAD);
         /* "Reloaded" and READY=1 must mean it: every connection accepted afterwards gets the
          * new settings, so wait for each worker to take them. */
-        server_wait_for_generation(s, generation);
+        r = server_wait_workers(s, workers_lagging_generation, &generation,
+                                now_usec(CLOCK_MONOTONIC) + RELOAD_WAIT_USEC);
+        if (r > 0)
+                log_warning("Reload: %d workers have not taken the new settings yet", r);
         log_settings(s, "Reloaded");
 
 done:
-        notify("READY=1");
+        notify_ready();
         server_status(s);
 }
 
@@ -260,7 +262,7 @@ static void server_stop(Server *s, bool abort_now) {
                 s->stop_deadline_usec = now_usec(CLOCK_MONOTONIC) + s->settings->drain_timeout_ms * USEC_PER_MSEC;
                 log_notice("Stopping: no new connections, draining for up to %llums",
                            (unsigned long long)s->settings->drain_timeout_ms);
-                notify("STOPPING=1");
+                notify_stopping();
         } else
                 log_notice("Second stop request: closing all connections now");
 
@@ -269,23 +271,12 @@ static void server_stop(Server *s, bool abort_now) {
 }
 
 static int server_setup_signals(Server *s) {
-        struct sigaction ignore = { .sa_handler = SIG_IGN };
-        sigset_t mask;
+        static const int signals[] = { SIGTERM, SIGINT, SIGHUP };
 
-        /* Written to a closed socket, send() says EPIPE; nobody needs SIGPIPE. */
-        (void)sigaction(SIGPIPE, &ignore, NULL);
-
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGTERM);
-        sigaddset(&mask, SIGINT);
-        sigaddset(&mask, SIGHUP);
-        /* Blocked before the workers exist, so they inherit the mask and only the
-         * main thread's signalfd ever sees these. */
-        if (pthread_sigmask(SIG_BLOCK, &mask, NULL) != 0)
-                return log_error_errno(EINVAL, "Failed to block signals");
-        s->signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+        /* Before the workers exist, so they inherit the mask. */
+        s->signal_fd = signalfd_open_blocked(signals, ELEMENTSOF(signals));
         if (s->signal_fd < 0)
-                return log_error_errno(errno, "Failed to create signalfd: %s", STRERROR(errno));
+                return log_error_errno(s->signal_fd, "Failed to set up signal handling: %s", STRERROR(s->signal_fd));
         return 0;
 }
 
@@ -293,14 +284,9 @@ static int server_setup_tick(Server *s) {
         struct itimerspec its;
         uint64_t usec = STATUS_INTERVAL_USEC;
 
-#if HAVE_SYSTEMD
-        uint64_t wd = 0;
-
-        if (sd_watchdog_enabled(false, &wd) > 0 && wd > 0) {
-                s->watchdog_usec = wd;
-                usec = MIN(usec, wd / 4);
-        }
-#endif
+        s->watchdog_usec = notify_watchdog_usec();
+        if (s->watchdog_usec > 0)
+                usec = MIN(usec, s->watchdog_usec / 4);
         usec = MAX(usec, 10 * USEC_PER_MSEC);
         s->tick_usec = usec;
         /* Workers wake at least this often, so a live worker always shows progress. */
@@ -318,7 +304,6 @@ static int server_setup_tick(Server *s) {
 }
 
 static int server_start_workers(Server *s) {
-        unsigned started = 0;
         int r;
 
         s->workers = calloc(s->n_workers, sizeof *s->workers);
@@ -328,8 +313,7 @@ static int server_start_workers(Server *s) {
 
         for (unsigned i = 0; i < s->n_workers; i++) {
                 /* In inetd mode the one worker gets the connection, and nothing to listen on. */
-                r = worker_new(&s->workers[i], i, &s->shared,
-                               s->listeners.inetd ? &(ListenerSet){ 0 } : &s->listeners);
+                r = worker_new(&s->workers[i], i, &s->shared, &s->listeners, !s->listeners.inetd);
                 if (r < 0)
                         return log_error_errno(r, "Failed to create worker %u: %s", i, STRERROR(r));
         }
@@ -346,23 +330,8 @@ static int server_start_workers(Server *s) {
         }
 
         /* READY=1 only once every worker is accepting. */
-        while (started < s->n_workers) {
-                struct pollfd p = { .fd = s->shared.event_fd, .events = POLLIN };
-                uint64_t v;
-
-                if (poll(&p, 1, -1) < 0 && errno != EINTR)
-                        return log_error_errno(errno, "poll() failed: %s", STRERROR(errno));
-                (void)!read(s->shared.event_fd, &v, sizeof v);
-                started = 0;
-                for (unsigned i = 0; i < s->n_workers; i++) {
-                        /* (In inetd mode a worker may start, serve and exit before we look.) */
-                        if (atomic_load(&s->workers[i]->started))
-                                started++;
-                        else if (atomic_load(&s->workers[i]->exited))
-                                return log_error_errno(EIO, "Worker %u failed to start", i);
-                }
-        }
-        return 0;
+        r = server_wait_workers(s, workers_not_started, NULL, UINT64_MAX);
+        return r < 0 ? r : 0;
 }
 
 static void server_handle_signals(Server *s) {
@@ -396,8 +365,7 @@ static void server_tick(Server *s) {
         }
         if (s->stopping && now < s->stop_deadline_usec + USEC_PER_SEC)
                 /* Tell systemd the stop is progressing, so TimeoutStopSec= does not cut the drain short. */
-                notify("EXTEND_TIMEOUT_USEC=%llu",
-                       (unsigned long long)(s->stop_deadline_usec + USEC_PER_SEC - now + s->tick_usec));
+                notify_extend_timeout(s->stop_deadline_usec + USEC_PER_SEC - now + s->tick_usec);
 }
 
 /*
@@ -440,8 +408,6 @@ static int server_loop(Server *s) {
                         { .fd = s->tick_fd, .events = POLLIN },
                         { .fd = s->shared.event_fd, .events = POLLIN },
                 };
-                uint64_t v;
-
                 if (server_check_workers(s, &failed))
                         return failed ? -EIO : 0;
 
@@ -455,7 +421,7 @@ static int server_loop(Server *s) {
                 if (p[1].revents)
                         server_tick(s);
                 if (p[2].revents)
-                        (void)!read(s->shared.event_fd, &v, sizeof v);
+                        eventfd_drain(s->shared.event_fd);
         }
 }
 
@@ -464,7 +430,7 @@ static void log_summary(const Server *s) {
         char line[512];
         size_t n = 0;
 
-#define STATS_FORMAT(f, name, err)                                                                      \
+#define STATS_FORMAT(f, name, ...)                                                                      \
         n += (size_t)snprintf(line + n, sizeof line - n, "%s%s %llu", n ? ", " : "", name,              \
                               (unsigned long long)st.f);
         ACKD_STATS(STATS_FORMAT)
@@ -507,7 +473,9 @@ int server_run(const CommandLine *command_line, Settings *settings) {
         };
         int r;
 
-        s.fd_limit = raise_fd_limit();
+        r = server_raise_fd_limit(&s);
+        if (r < 0)
+                goto finish;
 
         r = server_setup_signals(&s);
         if (r < 0)
@@ -527,9 +495,9 @@ int server_run(const CommandLine *command_line, Settings *settings) {
         r = server_setup_tick(&s);
         if (r < 0)
                 goto finish;
-        s.shared.event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-        if (s.shared.event_fd < 0) {
-                r = log_error_errno(errno, "Failed to create eventfd: %s", STRERROR(errno));
+        s.shared.event_fd = r = eventfd_open();
+        if (r < 0) {
+                log_error_errno(r, "Failed to create eventfd: %s", STRERROR(r));
                 goto finish;
         }
 
@@ -538,7 +506,7 @@ int server_run(const CommandLine *command_line, Settings *settings) {
                 goto finish;
 
         log_settings(&s, "Ready");
-        notify("READY=1");
+        notify_ready();
         server_status(&s);
 
         r = server_loop(&s);

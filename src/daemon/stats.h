@@ -10,25 +10,39 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-/* X(field, name as shown in STATUS= and logs, counts toward "errors") */
-#define ACKD_STATS(X)                                   \
-        X(accepted, "accepted", 0)                      \
-        X(messages, "messages", 0)                      \
-        X(acknowledged, "acknowledged", 0)              \
-        X(busy, "busy", 1)                              \
-        X(too_long, "too-long", 1)                      \
-        X(idle_timeouts, "idle-timeouts", 0)            \
-        X(resets, "resets", 1)                          \
-        X(accept_errors, "accept-errors", 1)
+/*
+ * X(field, name in STATUS= and the exit summary, counts toward STATUS='s "errors",
+ *   metric family (after "ackd_"), the family's own label or NULL, help text)
+ *
+ * Each worker keeps one set per listener. STATUS= and the exit summary show the
+ * sums; the metrics label each listener's sum with its address and mode.
+ */
+#define ACKD_STATS(X)                                                                                   \
+        X(accepted, "accepted", 0, "connections_accepted_total", NULL,                                  \
+          "Connections accepted, those answered ERR busy included.")                                    \
+        X(messages, "messages", 0, "messages_received_total", NULL, "Messages received.")               \
+        X(acknowledged, "acknowledged", 0, "acks_sent_total", NULL,                                     \
+          "Acknowledgements written to clients.")                                                       \
+        X(busy, "busy", 1, "connections_rejected_total", "reason=\"busy\"",                             \
+          "Connections refused: busy, answered ERR busy over max-connections.")                         \
+        X(too_long, "too-long", 1, "messages_too_long_total", NULL,                                     \
+          "Messages longer than max-message, answered ERR message too long.")                          \
+        X(idle_timeouts, "idle-timeouts", 0, "idle_timeouts_total", NULL,                               \
+          "Connections closed after idle-timeout without a message.")                                   \
+        X(resets, "resets", 1, "connection_resets_total", NULL,                                         \
+          "Connections that failed, or were reset by the client with acknowledgements or a message lost.") \
+        X(reset_closes, "reset-closes", 0, "connection_reset_closes_total", NULL,                       \
+          "Connections reset by clients that had everything they were owed: normal closes.")           \
+        X(accept_errors, "accept-errors", 1, "accept_errors_total", NULL, "Failed accept() calls.")
 
 typedef struct Stats {
-#define STATS_FIELD(f, name, err) uint64_t f;
+#define STATS_FIELD(f, ...) uint64_t f;
         ACKD_STATS(STATS_FIELD)
 #undef STATS_FIELD
 } Stats;
 
 typedef struct WorkerStats {
-#define STATS_FIELD(f, name, err) _Atomic uint64_t f;
+#define STATS_FIELD(f, ...) _Atomic uint64_t f;
         ACKD_STATS(STATS_FIELD)
 #undef STATS_FIELD
 } WorkerStats;
@@ -40,14 +54,14 @@ static inline void stat_add(_Atomic uint64_t *counter, uint64_t n) {
 }
 
 static inline void stats_accumulate(Stats *sum, const WorkerStats *w) {
-#define STATS_ADD(f, name, err) sum->f += atomic_load_explicit(&w->f, memory_order_relaxed);
+#define STATS_ADD(f, ...) sum->f += atomic_load_explicit(&w->f, memory_order_relaxed);
         ACKD_STATS(STATS_ADD)
 #undef STATS_ADD
 }
 
 static inline uint64_t stats_errors(const Stats *s) {
         uint64_t n = 0;
-#define STATS_ERR(f, name, err) if (err) n += s->f;
+#define STATS_ERR(f, name, err, ...) if (err) n += s->f;
         ACKD_STATS(STATS_ERR)
 #undef STATS_ERR
         return n;

@@ -6,15 +6,16 @@
  * Every listener is in every worker's epoll set with EPOLLEXCLUSIVE, so the
  * kernel wakes one worker per incoming connection and no connection ever
  * crosses threads. Nothing on the hot path takes a lock: the only shared
- * writes are two atomic counters per connection (admission control).
+ * writes are admission's atomic counters, two per connection.
  *
  * Trigger mode: level-triggered for everything. A connection reads at most once
  * per wakeup and epoll reports what remains, which keeps one fast client from
  * starving the others; interest is changed (EPOLL_CTL_MOD) only when output
  * blocks, which a well-behaved client never causes.
  *
- * The main thread talks to a worker through `control` (flags) plus an eventfd
- * to wake it; a worker reports its exit on the shared exit eventfd.
+ * The main thread sets flags in `control` and rings the worker's control eventfd;
+ * the worker answers by updating its state flags (started, generation, unlistened,
+ * exited) and ringing the shared event_fd, so the main thread knows to look.
  */
 
 #include <pthread.h>
@@ -22,24 +23,19 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "admission.h"
 #include "connection.h"
 #include "listener.h"
 #include "log.h"
-#include "profile.h"
 #include "settings.h"
-#include "stats.h"
-#include "timer.h"
 
 /* State shared by the main thread and every worker. */
 typedef struct WorkerShared {
         pthread_mutex_t lock;                   /* guards settings and generation */
         const Settings *settings;
         unsigned generation;                    /* bumped with each new settings */
-        _Atomic uint64_t max_connections;       /* effective limit: settings capped by fds */
-        uint64_t max_rejecting;                 /* connections being told ERR busy at once */
-        _Atomic uint64_t active;                /* admitted connections, all workers */
-        _Atomic uint64_t rejecting;
-        int event_fd;                           /* eventfd: a worker started or exited */
+        Admission admission;
+        int event_fd;                           /* eventfd: some worker's state flags changed */
         RateLimit accept_log;                   /* EMFILE and friends */
         RateLimit busy_log;                     /* over max-connections */
         unsigned heartbeat_ms;                  /* longest a worker sleeps (the watchdog needs ticks) */
@@ -55,8 +51,6 @@ typedef struct WorkerListener {
         uint8_t kind;                           /* SOURCE_LISTENER */
         const Listener *listener;
 } WorkerListener;
-
-typedef struct ConnectionSlab ConnectionSlab;
 
 typedef struct Worker {
         WorkerShared *shared;
@@ -76,23 +70,12 @@ typedef struct Worker {
         bool listening;                         /* listeners are in the epoll set */
         uint64_t accept_resume;                 /* after EMFILE: when to listen again (0: not paused) */
 
-        Profile *profile;                       /* for new connections */
-        Profile *profiles;                      /* every profile still in use, newest first */
-        TimerQueue linger;
+        ConnectionContext conns;                /* the connections, their clock and counters */
 
-        Connection *free_list;
-        ConnectionSlab *slabs;
-        size_t n_connections;
-
-        char *scratch;                          /* all reads land here */
-        size_t scratch_size;
-
-        uint64_t now;                           /* CLOCK_MONOTONIC_COARSE ms, per loop iteration */
         bool stopping;
         uint64_t drain_timeout_ms;
         uint64_t drain_deadline;
 
-        WorkerStats stats;
         _Atomic uint64_t heartbeat;             /* loop iterations; the watchdog checks it moves */
         _Atomic unsigned generation;            /* of the settings new connections get */
         _Atomic bool started;
@@ -100,7 +83,10 @@ typedef struct Worker {
         _Atomic bool exited;
 } Worker;
 
-int worker_new(Worker **ret, unsigned id, WorkerShared *shared, const ListenerSet *listeners);
+/* A worker with counters for every listener of the set; it watches them all for new
+ * connections unless `watch` is false (inetd mode: it gets its one connection by
+ * worker_adopt()). */
+int worker_new(Worker **ret, unsigned id, WorkerShared *shared, const ListenerSet *listeners, bool watch);
 Worker *worker_free(Worker *w);
 
 /* inetd mode: serve this one connected socket (taking ownership of fd), then exit. */
@@ -110,7 +96,8 @@ int worker_start(Worker *w);
 void worker_signal(Worker *w, unsigned control);
 void worker_join(Worker *w);
 
-/* Used by connection.c. */
-Connection *worker_connection_alloc(Worker *w);
-void worker_connection_release(Worker *w, Connection *c);
-void worker_profile_release(Worker *w, Profile *p);
+/* The worker's counters for listener i, for the main thread (relaxed reads of
+ * single-writer counters). */
+static inline const WorkerStats *worker_stats(const Worker *w, size_t i) {
+        return &w->conns.stats[i];
+}

@@ -12,9 +12,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Four bytes, so that it fits in a connection's 64 (partial is at most max-message + 1,
+ * and max-message at most 16 MiB). */
 typedef struct LineParser {
-        uint32_t partial;       /* bytes of the unterminated message seen so far */
-        bool cr;                /* the last of those bytes was a CR */
+        uint32_t partial : 31;  /* bytes of the unterminated message seen so far */
+        uint32_t cr : 1;        /* the last of those bytes was a CR */
 } LineParser;
 
 typedef struct LineMessage {

@@ -6,6 +6,7 @@
  * defaults. They return -EINVAL for bad syntax and -ERANGE outside [min, max].
  */
 
+#include <stddef.h>
 #include <stdint.h>
 
 int parse_uint64(const char *s, uint64_t min, uint64_t max, uint64_t *ret);

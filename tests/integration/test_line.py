@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """line mode: persistent, pipelined, one ACK!\\n per LF-terminated message, in order."""
 import socket
+import struct
 import time
 
 import tap
-from ackdtest import AckdTestCase, recv_all, recv_exactly
+from ackdtest import AckdTestCase, recv_all, recv_exactly, wait_until
 
 ACK = b"ACK!\n"
 
@@ -96,6 +97,46 @@ class LineTests(AckdTestCase):
         for i in range(500):
             s.sendall(b"ping %d\n" % i)
             self.assertEqual(recv_exactly(s, len(ACK)), ACK)
+
+
+class ResetTests(AckdTestCase):
+    """A reset that lost nothing (HAProxy's health checks end this way) is a normal close;
+    one that lost a reply or a partial message is an error."""
+
+    def summary_after(self, clients, rcvbuf=None):
+        """Runs each (payload, bytes to read) client, which then resets; returns the
+        counters ackd logs when it stops."""
+        d = self.start("-l", "line@127.0.0.1:0")
+        idle_fds = d.fd_count()
+        for payload, read in clients:
+            s = socket.socket()
+            if rcvbuf:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            s.settimeout(10)
+            s.connect(d.address()[1])
+            s.sendall(payload)
+            self.assertEqual(recv_exactly(s, read), ACK * (read // len(ACK)))
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            s.close()
+        # Stop only once ackd has seen every reset.
+        self.assertTrue(wait_until(lambda: d.fd_count() == idle_fds))
+        self.assertEqual(d.stop(), 0)
+        return d.summary()
+
+    def test_reset_after_the_reply_is_a_normal_close(self):
+        st = self.summary_after([(b"ping\n", len(ACK))] * 5)
+        self.assertEqual((st["resets"], st["reset-closes"], st["acknowledged"]), (0, 5, 5))
+
+    def test_reset_with_a_partial_message_is_an_error(self):
+        st = self.summary_after([(b"ping\npa", len(ACK))])
+        self.assertEqual((st["resets"], st["reset-closes"]), (1, 0))
+
+    def test_reset_before_reading_most_replies_of_a_long_pipeline(self):
+        # 100,000 acks, and a receive window far too small for them: the client reads
+        # one and resets while ackd still has acks to write or in flight. (Acks its TCP
+        # had taken would count as delivered, read or not: ackd cannot tell.)
+        st = self.summary_after([(b"m\n" * 100000, len(ACK))], rcvbuf=4096)
+        self.assertEqual((st["resets"], st["reset-closes"]), (1, 0))
 
 
 class BackpressureTests(AckdTestCase):

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "config.h"
+#if HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+
+#include "notify.h"
+#include "time-util.h"
+
+_printf_(1, 0) static void notify_va(const char *format, va_list ap) {
+#if HAVE_SYSTEMD
+        _cleanup_(freep) char *s = NULL;
+
+        if (!getenv("NOTIFY_SOCKET"))
+                return;
+        if (vasprintf(&s, format, ap) >= 0)
+                (void)sd_notify(false, s);
+#else
+        (void)format;
+        (void)ap;
+#endif
+}
+
+_printf_(1, 2) static void notify(const char *format, ...) {
+        va_list ap;
+
+        va_start(ap, format);
+        notify_va(format, ap);
+        va_end(ap);
+}
+
+void notify_ready(void) {
+        notify("READY=1");
+}
+
+void notify_reloading(void) {
+        notify("RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long)now_usec(CLOCK_MONOTONIC));
+}
+
+void notify_stopping(void) {
+        notify("STOPPING=1");
+}
+
+void notify_status(const char *format, ...) {
+        _cleanup_(freep) char *line = NULL;
+        va_list ap;
+        int r;
+
+        va_start(ap, format);
+        r = vasprintf(&line, format, ap);
+        va_end(ap);
+        if (r >= 0)
+                notify("STATUS=%s", line);
+}
+
+void notify_watchdog(void) {
+        notify("WATCHDOG=1");
+}
+
+void notify_extend_timeout(uint64_t usec) {
+        notify("EXTEND_TIMEOUT_USEC=%llu", (unsigned long long)usec);
+}
+
+uint64_t notify_watchdog_usec(void) {
+#if HAVE_SYSTEMD
+        uint64_t usec = 0;
+
+        if (sd_watchdog_enabled(false, &usec) > 0)
+                return usec;
+#endif
+        return 0;
+}
