@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
 #include <errno.h>
+#include <limits.h>
+#include <stdint.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/types.h>
@@ -34,67 +37,72 @@ typedef enum TargetRule {
         TARGET_AUTHORITY,   /* CONNECT: authority-form only */
 } TargetRule;
 
-static bool is_alpha(unsigned char c) {
+/* Character classes, one bit each, in a table the compiler fills in. */
+enum {
+        CHAR_TOKEN = 1 << 0,     /* RFC 9110 §5.6.2 tchar */
+        CHAR_PATH = 1 << 1,      /* RFC 3986 §3.3 pchar and "/", "%" HEXDIG HEXDIG aside */
+        CHAR_AUTHORITY = 1 << 2, /* RFC 3986 §3.2 host and port; no userinfo (RFC 9110 §4.2.4) */
+        CHAR_SCHEME = 1 << 3,    /* RFC 3986 §3.1, after the first letter */
+};
+
+#define IS_ALNUM(c) (((c) >= 'a' && (c) <= 'z') || ((c) >= 'A' && (c) <= 'Z') || ((c) >= '0' && (c) <= '9'))
+/* RFC 3986 §2.3 unreserved and §2.2 sub-delims. */
+#define IS_URI_PLAIN(c)                                                                                     \
+        (IS_ALNUM(c) || (c) == '-' || (c) == '.' || (c) == '_' || (c) == '~' || (c) == '!' || (c) == '$' || \
+         (c) == '&' || (c) == '\'' || (c) == '(' || (c) == ')' || (c) == '*' || (c) == '+' || (c) == ',' || \
+         (c) == ';' || (c) == '=')
+#define IS_TCHAR(c)                                                                                         \
+        (IS_ALNUM(c) || (c) == '!' || (c) == '#' || (c) == '$' || (c) == '%' || (c) == '&' ||               \
+         (c) == '\'' || (c) == '*' || (c) == '+' || (c) == '-' || (c) == '.' || (c) == '^' || (c) == '_' || \
+         (c) == '`' || (c) == '|' || (c) == '~')
+#define CLASS(c)                                                                            \
+        ((IS_TCHAR(c) ? CHAR_TOKEN : 0) |                                                   \
+         (IS_URI_PLAIN(c) || (c) == ':' || (c) == '@' || (c) == '/' ? CHAR_PATH : 0) |      \
+         (IS_URI_PLAIN(c) || (c) == ':' || (c) == '[' || (c) == ']' ? CHAR_AUTHORITY : 0) | \
+         (IS_ALNUM(c) || (c) == '+' || (c) == '-' || (c) == '.' ? CHAR_SCHEME : 0))
+#define CLASS4(c)  CLASS(c), CLASS((c) + 1), CLASS((c) + 2), CLASS((c) + 3)
+#define CLASS16(c) CLASS4(c), CLASS4((c) + 4), CLASS4((c) + 8), CLASS4((c) + 12)
+#define CLASS64(c) CLASS16(c), CLASS16((c) + 16), CLASS16((c) + 32), CLASS16((c) + 48)
+
+static const uint8_t char_class[256] = { CLASS64(0), CLASS64(64), CLASS64(128), CLASS64(192) };
+
+static bool is_class(char c, unsigned class) {
+        return char_class[(unsigned char)c] & class;
+}
+
+static bool is_alpha(char c) {
         return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
-static bool is_digit(unsigned char c) {
+static bool is_digit(char c) {
         return c >= '0' && c <= '9';
 }
 
-static bool is_hex(unsigned char c) {
+static bool is_hex(char c) {
         return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
-static bool is_one_of(unsigned char c, const char *set) {
-        return c != '\0' && strchr(set, c);
-}
-
-/* RFC 9110 §5.6.2. */
-static bool is_tchar(unsigned char c) {
-        return is_alpha(c) || is_digit(c) || is_one_of(c, "!#$%&'*+-.^_`|~");
-}
-
-/* RFC 3986 §2.3 and §2.2. */
-static bool is_unreserved_or_sub_delim(unsigned char c) {
-        return is_alpha(c) || is_digit(c) || is_one_of(c, "-._~!$&'()*+,;=");
-}
-
-/* RFC 3986 §3.3: a path's bytes, "%" HEXDIG HEXDIG aside. */
-static bool is_path_char(unsigned char c) {
-        return is_unreserved_or_sub_delim(c) || c == ':' || c == '@' || c == '/';
-}
-
-/* RFC 3986 §3.2 without userinfo (RFC 9110 §4.2.4): host and port, IP literals included. */
-static bool is_authority_char(unsigned char c) {
-        return is_unreserved_or_sub_delim(c) || c == ':' || c == '[' || c == ']';
-}
-
-static bool is_scheme_char(unsigned char c) {
-        return is_alpha(c) || is_digit(c) || c == '+' || c == '-' || c == '.';
-}
-
 /* Visible ASCII. */
-static bool is_vchar(unsigned char c) {
-        return c > 0x20 && c < 0x7f;
+static bool is_vchar(char c) {
+        return (unsigned char)c > 0x20 && (unsigned char)c < 0x7f;
 }
 
 /* RFC 9110 §5.5: field-vchar, SP and HTAB; obs-text (>= 0x80) included. */
-static bool is_field_value_char(unsigned char c) {
-        return is_vchar(c) || c == ' ' || c == '\t' || c >= 0x80;
+static bool is_field_value_char(char c) {
+        return is_vchar(c) || c == ' ' || c == '\t' || (unsigned char)c >= 0x80;
 }
 
 static bool is_ows(char c) {
         return c == ' ' || c == '\t';
 }
 
-/* Spans bytes of class ok, and "%" HEXDIG HEXDIG where pct is set. Returns the span's length,
- * -EAGAIN if the bytes end inside a "%XX", or -EBADMSG for a "%" without two hex digits. */
-static ssize_t span(const char *s, size_t n, bool (*ok)(unsigned char c), bool pct) {
+/* Spans bytes of the class, and "%" HEXDIG HEXDIG. Returns the span's length, -EAGAIN if the
+ * bytes end inside a "%XX", or -EBADMSG for a "%" without two hex digits. */
+static ssize_t span(const char *s, size_t n, unsigned class) {
         size_t i = 0;
 
         while (i < n) {
-                if (pct && s[i] == '%') {
+                if (s[i] == '%') {
                         if (i + 1 < n && !is_hex(s[i + 1]))
                                 return -EBADMSG;
                         if (i + 2 < n && !is_hex(s[i + 2]))
@@ -102,7 +110,7 @@ static ssize_t span(const char *s, size_t n, bool (*ok)(unsigned char c), bool p
                         if (i + 2 >= n)
                                 return -EAGAIN;
                         i += 3;
-                } else if (ok((unsigned char)s[i]))
+                } else if (is_class(s[i], class))
                         i++;
                 else
                         break;
@@ -117,7 +125,7 @@ static int cut_short(bool done) {
 
 /* Path and optional query, from the path's first byte. done: the target ends at n. */
 static int check_path_query(const char *s, size_t n, bool done, size_t *ret_path_len) {
-        ssize_t k = span(s, n, is_path_char, true);
+        ssize_t k = span(s, n, CHAR_PATH);
 
         if (k == -EAGAIN)
                 return cut_short(done);
@@ -127,7 +135,7 @@ static int check_path_query(const char *s, size_t n, bool done, size_t *ret_path
                 return -EBADMSG;
         /* The query is ignored; anything visible but a fragment's "#" is accepted. */
         for (size_t i = (size_t)k + 1; i < n; i++)
-                if (!is_vchar((unsigned char)s[i]) || s[i] == '#')
+                if (!is_vchar(s[i]) || s[i] == '#')
                         return -EBADMSG;
         *ret_path_len = (size_t)k;
         return 0;
@@ -139,9 +147,9 @@ static int check_absolute_form(const char *s, size_t n, bool done, size_t *ret_p
         size_t i = 0, authority;
         ssize_t k;
 
-        while (i < n && is_scheme_char((unsigned char)s[i]))
+        while (i < n && is_class(s[i], CHAR_SCHEME))
                 i++;
-        if (i == 0 || !is_alpha((unsigned char)s[0]))
+        if (i == 0 || !is_alpha(s[0]))
                 return -EBADMSG;
         for (size_t j = 0; j < 3; j++, i++) {
                 if (i == n)
@@ -151,7 +159,7 @@ static int check_absolute_form(const char *s, size_t n, bool done, size_t *ret_p
         }
 
         authority = i;
-        k = span(s + i, n - i, is_authority_char, true);
+        k = span(s + i, n - i, CHAR_AUTHORITY);
         if (k == -EAGAIN)
                 return cut_short(done);
         if (k < 0)
@@ -176,7 +184,7 @@ static int check_target(Head *h, const char *s, size_t n, bool done, TargetRule 
                 return cut_short(done);
 
         if (rule == TARGET_AUTHORITY) {
-                k = span(s, n, is_authority_char, true);
+                k = span(s, n, CHAR_AUTHORITY);
                 if (k == -EAGAIN)
                         return cut_short(done);
                 if (k < 0 || (size_t)k < n)
@@ -208,7 +216,7 @@ static int check_version(Head *h, const char *s, size_t n, bool complete) {
         if (n > STRLEN(pattern))
                 return -EBADMSG;
         for (size_t i = 0; i < n; i++)
-                if (pattern[i] == '#' ? !is_digit((unsigned char)s[i]) : s[i] != pattern[i])
+                if (pattern[i] == '#' ? !is_digit(s[i]) : s[i] != pattern[i])
                         return -EBADMSG;
         if (!complete)
                 return 0;
@@ -231,7 +239,7 @@ static int check_request_line(Head *h, const char *s, size_t n, bool complete) {
         TargetRule rule = TARGET_ORIGIN_OR_ABSOLUTE;
         int r;
 
-        while (i < n && is_tchar((unsigned char)s[i]))
+        while (i < n && is_class(s[i], CHAR_TOKEN))
                 i++;
         if (i == n)
                 return cut_short(complete);
@@ -284,7 +292,7 @@ static int apply_connection(Head *h, const char *v, size_t n) {
 
         while (list_next(&p, v + n, &e, &len)) {
                 for (size_t i = 0; i < len; i++)
-                        if (!is_tchar((unsigned char)e[i]))
+                        if (!is_class(e[i], CHAR_TOKEN))
                                 return -EBADMSG;
                 if (len == STRLEN("close") && strncasecmp(e, "close", len) == 0)
                         h->connection_close = true;
@@ -298,7 +306,7 @@ static int apply_content_length(Head *h, const char *v, size_t n) {
         if (n == 0)
                 return -EBADMSG;
         for (size_t i = 0; i < n; i++)
-                if (!is_digit((unsigned char)v[i]))
+                if (!is_digit(v[i]))
                         return -EBADMSG;
         while (n > 0 && v[0] == '0') {
                 v++;
@@ -329,7 +337,7 @@ static int apply_host(Head *h, const char *v, size_t n) {
 
         if (++h->n_host > 1)
                 return -EBADMSG; /* RFC 9112 §3.2 */
-        k = span(v, n, is_authority_char, true);
+        k = span(v, n, CHAR_AUTHORITY);
         return k == (ssize_t)n ? 0 : -EBADMSG;
 }
 
@@ -343,14 +351,14 @@ static int check_field_line(Head *h, const char *s, size_t n, bool complete) {
 
         /* A line that begins with whitespace (obs-fold, or whitespace after the request line)
          * has an empty name, an error by RFC 9112 §5.2 and §2.2's choice. */
-        while (i < n && is_tchar((unsigned char)s[i]))
+        while (i < n && is_class(s[i], CHAR_TOKEN))
                 i++;
         if (i == n)
                 return cut_short(complete);
         if (i == 0 || s[i] != ':')
                 return -EBADMSG;
         for (size_t k = i + 1; k < n; k++)
-                if (!is_field_value_char((unsigned char)s[k]))
+                if (!is_field_value_char(s[k]))
                         return -EBADMSG;
         if (!complete)
                 return 0;
@@ -401,10 +409,12 @@ static int check_line(Head *h, const char *s, size_t n, bool complete) {
         return r;
 }
 
-int http_request_parse(const char *buf, size_t len, HttpRequest *ret) {
-        size_t window = MIN(len, (size_t)HTTP_REQUEST_HEAD_MAX), pos = 0;
+int http_request_parse_max(const char *buf, size_t len, size_t max, HttpRequest *ret) {
+        size_t window = MIN(len, max), pos = 0;
         Head h = { 0 };
         int r;
+
+        assert(max > 0 && max <= INT_MAX);
 
         while (pos < window) {
                 const char *lf = memchr(buf + pos, '\n', window - pos);
@@ -434,5 +444,9 @@ int http_request_parse(const char *buf, size_t len, HttpRequest *ret) {
         }
 
         /* Once the window holds the limit, the head's end can only come beyond it. */
-        return len >= HTTP_REQUEST_HEAD_MAX ? -E2BIG : 0;
+        return len >= max ? -E2BIG : 0;
+}
+
+int http_request_parse(const char *buf, size_t len, HttpRequest *ret) {
+        return http_request_parse_max(buf, len, HTTP_REQUEST_HEAD_MAX, ret);
 }

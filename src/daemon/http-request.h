@@ -91,3 +91,7 @@ typedef struct HttpRequest {
  * *ret is written only when the return value is > 0 or -EMSGSIZE.
  */
 int http_request_parse(const char *buf, size_t len, HttpRequest *ret);
+
+/* The same with a limit of max bytes (1 to INT_MAX) instead of HTTP_REQUEST_HEAD_MAX; the fuzz
+ * target uses it to reach the limit with short inputs. */
+int http_request_parse_max(const char *buf, size_t len, size_t max, HttpRequest *ret);
