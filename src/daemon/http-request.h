@@ -25,9 +25,10 @@
  * - The target is origin-form ("/path?query"), absolute-form
  *   ("scheme://authority/path?query", the authority without userinfo),
  *   asterisk-form ("*", OPTIONS only) or authority-form (CONNECT only). The
- *   path must be RFC 3986 pchars and "/"; it is not percent-decoded. The query
- *   may be any visible ASCII but "#" and is ignored. No fragment, no bytes
- *   outside visible ASCII.
+ *   path must be RFC 3986 pchars and "/"; it is neither percent-decoded nor
+ *   dot-segment-normalised, so "/%6detrics" and "/x/../metrics" are not
+ *   "/metrics". The query may be any visible ASCII but "#" and is ignored. No
+ *   fragment, no bytes outside visible ASCII.
  * - The version is "HTTP/" DIGIT "." DIGIT. 1.0 and 1.1 are served; 1.2 to 1.9
  *   are served as 1.1 (RFC 9110 §2.5); any other major version is refused.
  * - A field line is token ":" OWS value OWS. Whitespace before the colon, a
