@@ -9,7 +9,9 @@ a restart under load that loses nothing, the watchdog, the journal, the man
 pages, the Accept=yes units, and a purge that leaves nothing behind.
 
 Needs root, debootstrap and systemd-container; CI (tools/dev test as root)
-has them. The container is torn down even when a check fails.
+has them. Containers are torn down even when a check fails. The debootstrapped
+tree is cached in ACKD_SYSTEM_CACHE (/var/tmp/ackd-system-cache); without it
+the run makes it first.
 """
 import glob
 import json
@@ -113,46 +115,97 @@ class PackageTests(unittest.TestCase):
         self.assertIn("ackd.socket", scripts)
 
 
+def cached_bookworm(name, include=()):
+    """A debootstrapped bookworm minbase (plus the packages in include), made once in CACHE
+    and kept there: a copy of it is what a test boots or enters."""
+    base = os.path.join(CACHE, name)
+    if os.path.exists(os.path.join(base, ".complete")):
+        return base
+    os.makedirs(CACHE, exist_ok=True)
+    # Made beside the cache's copy and renamed into place, so that a run that is stopped
+    # halfway, or another one making the same copy meanwhile, never leaves half a tree.
+    work = tempfile.mkdtemp(prefix=f"{name}.", dir=CACHE)
+    try:
+        sh("debootstrap", "--variant=minbase", *(["--include=" + ",".join(include)] if include else []),
+           "bookworm", os.path.join(work, "root"), debian_mirror(), timeout=900)
+        open(os.path.join(work, "root", ".complete"), "w").close()
+        if not os.path.exists(os.path.join(base, ".complete")):
+            shutil.rmtree(base, ignore_errors=True)     # half a tree, from an older harness
+        try:
+            os.rename(os.path.join(work, "root"), base)
+        except OSError:
+            if not os.path.exists(os.path.join(base, ".complete")):
+                raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return base
+
+
+def copy_root(base, root):
+    """A private copy of a cached tree, to boot or enter (the marker left out)."""
+    sh("cp", "-a", base, root)
+    os.unlink(os.path.join(root, ".complete"))
+
+
 class Container:
     """A booted systemd-nspawn container; run() executes a command inside it."""
 
     def __init__(self):
-        os.makedirs(CACHE, exist_ok=True)
-        base = os.path.join(CACHE, "bookworm-minbase")
-        if not os.path.exists(os.path.join(base, ".complete")):
-            shutil.rmtree(base, ignore_errors=True)
-            sh("debootstrap", "--variant=minbase", "--include=systemd,systemd-sysv,dbus,man-db",
-               "bookworm", base, debian_mirror(), timeout=900)
-            open(os.path.join(base, ".complete"), "w").close()
+        base = cached_bookworm("bookworm-minbase", include=("systemd", "systemd-sysv", "dbus", "man-db"))
         self.dir = tempfile.mkdtemp(prefix="ackd-container-", dir="/var/tmp")
         self.root = os.path.join(self.dir, "root")
-        sh("cp", "-a", base, self.root)
+        copy_root(base, self.root)
         self.log = open(os.path.join(self.dir, "nspawn.log"), "w+")
         self.nspawn = subprocess.Popen(
             ["systemd-nspawn", "-D", self.root, "--boot", "--register=no", "--keep-unit",
              "--private-network", "--quiet", "--machine", f"ackd-test-{os.getpid()}"],
             stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT)
+        LIVE.add(self)
         self.leader = None
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and self.leader is None and self.nspawn.poll() is None:
-            # nspawn forks helpers before the container's PID 1 exists: wait for systemd itself.
-            for pid in sh("ps", "--ppid", str(self.nspawn.pid), "-o", "pid=", check=False).stdout.split():
-                try:
-                    with open(f"/proc/{pid}/comm") as f:
-                        if f.read().strip() == "systemd":
-                            self.leader = int(pid)
-                except FileNotFoundError:
-                    pass
+        try:
+            self.wait_for_boot(time.monotonic() + 180)
+        except BaseException:
+            self.destroy()
+            raise
+
+    def wait_for_boot(self, deadline):
+        """Waits for systemd to run in the container, to answer on its bus, and to finish
+        booting, all before deadline. nspawn forks helpers before the container's PID 1
+        exists, and PID 1 opens its bus socket (/run/systemd/private) a while after it
+        starts: a systemctl run before then fails at once with "Failed to connect to bus",
+        which on a cold first boot (a fresh debootstrap) is what happened."""
+        private = None
+        state = ""
+        started = time.monotonic()
+        while time.monotonic() < deadline and self.nspawn.poll() is None:
+            if self.leader is None:
+                for pid in sh("ps", "--ppid", str(self.nspawn.pid), "-o", "pid=", check=False).stdout.split():
+                    try:
+                        with open(f"/proc/{pid}/comm") as f:
+                            if f.read().strip() == "systemd":
+                                self.leader = int(pid)
+                                private = f"/proc/{pid}/root/run/systemd/private"
+                    except FileNotFoundError:
+                        pass
+            elif os.path.exists(private):
+                r = self.run("systemctl", "is-system-running", check=False, timeout=30)
+                state = r.stdout.strip()
+                # The manager's own states; "offline" (or nothing) means it does not answer yet.
+                if state in ("initializing", "starting", "running", "degraded", "maintenance", "stopping"):
+                    break
             time.sleep(0.1)
-        if self.leader is None:
-            self.destroy()
-            raise AssertionError("the container did not start:\n" + self.read_log())
-        r = self.run("systemctl", "is-system-running", "--wait", check=False, timeout=120)
+        else:
+            what = ("did not start" if self.leader is None
+                    else f"did not answer on its bus (last state {state!r})")
+            raise AssertionError(f"the container's systemd {what} in time:\n" + self.read_log())
+        answered = time.monotonic() - started
+        r = self.run("systemctl", "is-system-running", "--wait", check=False,
+                     timeout=max(1, deadline - time.monotonic()))
+        print(f"# container: systemd answered on its bus after {answered:.1f} s ({state}), "
+              f"booted after {time.monotonic() - started:.1f} s ({r.stdout.strip()})")
         if r.stdout.strip() not in ("running", "degraded"):
-            log = self.read_log()
-            self.destroy()
             raise AssertionError(f"container boot ended in state {r.stdout.strip()!r} ({r.stderr.strip()}):\n"
-                                 + log)
+                                 + self.read_log())
 
     def read_log(self):
         self.log.flush()
@@ -168,6 +221,7 @@ class Container:
         return self.run("sh", "-c", script, **kw)
 
     def destroy(self):
+        LIVE.discard(self)
         if self.nspawn.poll() is None and self.leader:
             # SIGRTMIN+4 asks systemd for a clean poweroff; nspawn exits with it.
             try:
@@ -378,5 +432,16 @@ class ContainerTests(unittest.TestCase):
         self.assertFalse(self.ackd_running())
 
 
+# Containers still up; destroyed when the run stops early (see the end).
+LIVE = set()
+
+
 if __name__ == "__main__":
-    tap.main()
+    # meson stops a test that overruns its timeout with SIGTERM: unwind, so that no
+    # container outlives the run.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        tap.main()
+    finally:
+        for c in list(LIVE):
+            c.destroy()
