@@ -8,8 +8,15 @@ user of the package sees: socket activation, both protocols, STATUS=, reload,
 a restart under load that loses nothing, the watchdog, the journal, the man
 pages, the Accept=yes units, and a purge that leaves nothing behind.
 
+Then the README's first command on a fresh machine (FreshMachineTests): in a
+pristine bookworm minbase that shares the host's network, `tools/dev run`
+from a copy of the working tree must install, build and answer the
+tutorial's client on port 9999.
+
 Needs root, debootstrap and systemd-container; CI (tools/dev test as root)
-has them. The container is torn down even when a check fails.
+has them. Containers are torn down even when a check fails. The debootstrapped
+trees are cached in ACKD_SYSTEM_CACHE (/var/tmp/ackd-system-cache); without
+them the run makes them first.
 """
 import glob
 import json
@@ -17,6 +24,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import sys
@@ -113,46 +121,97 @@ class PackageTests(unittest.TestCase):
         self.assertIn("ackd.socket", scripts)
 
 
+def cached_bookworm(name, include=()):
+    """A debootstrapped bookworm minbase (plus the packages in include), made once in CACHE
+    and kept there: a copy of it is what a test boots or enters."""
+    base = os.path.join(CACHE, name)
+    if os.path.exists(os.path.join(base, ".complete")):
+        return base
+    os.makedirs(CACHE, exist_ok=True)
+    # Made beside the cache's copy and renamed into place, so that a run that is stopped
+    # halfway, or another one making the same copy meanwhile, never leaves half a tree.
+    work = tempfile.mkdtemp(prefix=f"{name}.", dir=CACHE)
+    try:
+        sh("debootstrap", "--variant=minbase", *(["--include=" + ",".join(include)] if include else []),
+           "bookworm", os.path.join(work, "root"), debian_mirror(), timeout=900)
+        open(os.path.join(work, "root", ".complete"), "w").close()
+        if not os.path.exists(os.path.join(base, ".complete")):
+            shutil.rmtree(base, ignore_errors=True)     # half a tree, from an older harness
+        try:
+            os.rename(os.path.join(work, "root"), base)
+        except OSError:
+            if not os.path.exists(os.path.join(base, ".complete")):
+                raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return base
+
+
+def copy_root(base, root):
+    """A private copy of a cached tree, to boot or enter (the marker left out)."""
+    sh("cp", "-a", base, root)
+    os.unlink(os.path.join(root, ".complete"))
+
+
 class Container:
     """A booted systemd-nspawn container; run() executes a command inside it."""
 
     def __init__(self):
-        os.makedirs(CACHE, exist_ok=True)
-        base = os.path.join(CACHE, "bookworm-minbase")
-        if not os.path.exists(os.path.join(base, ".complete")):
-            shutil.rmtree(base, ignore_errors=True)
-            sh("debootstrap", "--variant=minbase", "--include=systemd,systemd-sysv,dbus,man-db",
-               "bookworm", base, debian_mirror(), timeout=900)
-            open(os.path.join(base, ".complete"), "w").close()
+        base = cached_bookworm("bookworm-minbase", include=("systemd", "systemd-sysv", "dbus", "man-db"))
         self.dir = tempfile.mkdtemp(prefix="ackd-container-", dir="/var/tmp")
         self.root = os.path.join(self.dir, "root")
-        sh("cp", "-a", base, self.root)
+        copy_root(base, self.root)
         self.log = open(os.path.join(self.dir, "nspawn.log"), "w+")
         self.nspawn = subprocess.Popen(
             ["systemd-nspawn", "-D", self.root, "--boot", "--register=no", "--keep-unit",
              "--private-network", "--quiet", "--machine", f"ackd-test-{os.getpid()}"],
             stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT)
+        LIVE.add(self)
         self.leader = None
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and self.leader is None and self.nspawn.poll() is None:
-            # nspawn forks helpers before the container's PID 1 exists: wait for systemd itself.
-            for pid in sh("ps", "--ppid", str(self.nspawn.pid), "-o", "pid=", check=False).stdout.split():
-                try:
-                    with open(f"/proc/{pid}/comm") as f:
-                        if f.read().strip() == "systemd":
-                            self.leader = int(pid)
-                except FileNotFoundError:
-                    pass
+        try:
+            self.wait_for_boot(time.monotonic() + 180)
+        except BaseException:
+            self.destroy()
+            raise
+
+    def wait_for_boot(self, deadline):
+        """Waits for systemd to run in the container, to answer on its bus, and to finish
+        booting, all before deadline. nspawn forks helpers before the container's PID 1
+        exists, and PID 1 opens its bus socket (/run/systemd/private) a while after it
+        starts: a systemctl run before then fails at once with "Failed to connect to bus",
+        which on a cold first boot (a fresh debootstrap) is what happened."""
+        private = None
+        state = ""
+        started = time.monotonic()
+        while time.monotonic() < deadline and self.nspawn.poll() is None:
+            if self.leader is None:
+                for pid in sh("ps", "--ppid", str(self.nspawn.pid), "-o", "pid=", check=False).stdout.split():
+                    try:
+                        with open(f"/proc/{pid}/comm") as f:
+                            if f.read().strip() == "systemd":
+                                self.leader = int(pid)
+                                private = f"/proc/{pid}/root/run/systemd/private"
+                    except FileNotFoundError:
+                        pass
+            elif os.path.exists(private):
+                r = self.run("systemctl", "is-system-running", check=False, timeout=30)
+                state = r.stdout.strip()
+                # The manager's own states; "offline" (or nothing) means it does not answer yet.
+                if state in ("initializing", "starting", "running", "degraded", "maintenance", "stopping"):
+                    break
             time.sleep(0.1)
-        if self.leader is None:
-            self.destroy()
-            raise AssertionError("the container did not start:\n" + self.read_log())
-        r = self.run("systemctl", "is-system-running", "--wait", check=False, timeout=120)
+        else:
+            what = ("did not start" if self.leader is None
+                    else f"did not answer on its bus (last state {state!r})")
+            raise AssertionError(f"the container's systemd {what} in time:\n" + self.read_log())
+        answered = time.monotonic() - started
+        r = self.run("systemctl", "is-system-running", "--wait", check=False,
+                     timeout=max(1, deadline - time.monotonic()))
+        print(f"# container: systemd answered on its bus after {answered:.1f} s ({state}), "
+              f"booted after {time.monotonic() - started:.1f} s ({r.stdout.strip()})")
         if r.stdout.strip() not in ("running", "degraded"):
-            log = self.read_log()
-            self.destroy()
             raise AssertionError(f"container boot ended in state {r.stdout.strip()!r} ({r.stderr.strip()}):\n"
-                                 + log)
+                                 + self.read_log())
 
     def read_log(self):
         self.log.flush()
@@ -167,7 +226,17 @@ class Container:
     def shell(self, script, **kw):
         return self.run("sh", "-c", script, **kw)
 
+    def kill(self):
+        """Kills everything in the container at once (killing its PID 1 does that)."""
+        for pid in (self.leader, self.nspawn.pid):
+            try:
+                if pid:
+                    os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
     def destroy(self):
+        LIVE.discard(self)
         if self.nspawn.poll() is None and self.leader:
             # SIGRTMIN+4 asks systemd for a clean poweroff; nspawn exits with it.
             try:
@@ -378,5 +447,245 @@ class ContainerTests(unittest.TestCase):
         self.assertFalse(self.ackd_running())
 
 
+README_PORT = 9999
+
+
+def tcp_listeners(port):
+    """The listening TCP sockets (IPv4 and IPv6) on port in this network namespace."""
+    found = []
+    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(path) as f:
+            for line in f.readlines()[1:]:
+                local, state = line.split()[1], line.split()[3]
+                if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:
+                    found.append(local)
+    return found
+
+
+def host_apt_settings():
+    """The host's apt settings that reaching its mirror may need, as apt.conf lines:
+    proxies and the date checks (a frozen snapshot mirror needs Check-Valid-Until off)."""
+    keep = re.compile(r'^Acquire::(\w+::Proxy\S*|Check-Valid-Until|Check-Date|ForceIPv[46]) ')
+    return [l for l in sh("apt-config", "dump").stdout.splitlines() if keep.match(l)]
+
+
+def pids_in_namespace_of(pid):
+    """Every process in the PID namespace that process pid is the first of."""
+    ns = os.readlink(f"/proc/{pid}/ns/pid")
+    for p in os.listdir("/proc"):
+        try:
+            if p.isdigit() and os.readlink(f"/proc/{p}/ns/pid") == ns:
+                yield int(p)
+        except OSError:
+            pass
+
+
+def comm(pid):
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def tutorial_client():
+    """The README's (and the tutorial's) client, as written there, with a timeout."""
+    client = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    client.settimeout(10)
+    client.connect(("127.0.0.1", README_PORT))
+    client.send(b"Hello World!")
+    response = client.recv(1024)
+    client.close()
+    return response
+
+
+class FreshMachine:
+    """A copy of a pristine bookworm minbase with a copy of this working tree in SOURCE,
+    and `tools/dev run` started in it under systemd-nspawn (not booted: it is the only
+    process, under nspawn's stub init). Sharing the host's network, as described in
+    FreshMachineTests."""
+
+    SOURCE = "/root/ackd"
+
+    def __init__(self, base):
+        self.dir = tempfile.mkdtemp(prefix="ackd-fresh-", dir="/var/tmp")
+        self.root = os.path.join(self.dir, "root")
+        self.log_path = os.path.join(self.dir, "run.log")
+        self.nspawn = None
+        LIVE.add(self)
+        try:
+            copy_root(base, self.root)
+            with open(os.path.join(self.root, "etc", "apt", "apt.conf.d", "00host-network"), "w") as f:
+                f.write("// The host's settings for reaching its mirror (tests/system/test_system.py)\n")
+                f.write("".join(l + "\n" for l in host_apt_settings()))
+            copy_tree(os.path.join(self.root, self.SOURCE.lstrip("/")))
+        except BaseException:
+            self.destroy()
+            raise
+
+    def present(self, tools):
+        return [t for t in tools if os.path.lexists(os.path.join(self.root, "usr", "bin", t))]
+
+    def start(self, *cmd):
+        proxies = [f"--setenv={k}={v}" for k, v in os.environ.items()
+                   if k.lower() in ("http_proxy", "https_proxy", "ftp_proxy", "no_proxy")]
+        with open(self.log_path, "w") as log:
+            self.nspawn = subprocess.Popen(
+                ["systemd-nspawn", "--directory", self.root, "--register=no", "--keep-unit", "--quiet",
+                 "--as-pid2", "--pipe", "--resolv-conf=copy-host", "--machine", f"ackd-fresh-{os.getpid()}",
+                 "--chdir", self.SOURCE, *proxies, *cmd],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+
+    def read_log(self):
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
+    def leader(self):
+        """The container's PID 1 (nspawn's stub init), or None."""
+        own = os.readlink("/proc/self/ns/pid")
+        for pid in sh("ps", "--ppid", str(self.nspawn.pid), "-o", "pid=", check=False).stdout.split():
+            try:
+                if os.readlink(f"/proc/{pid}/ns/pid") != own:
+                    return int(pid)
+            except OSError:
+                pass
+        return None
+
+    def interrupt(self, name, timeout=30):
+        """SIGINT to the container's processes called name, as Ctrl-C would; then waits for
+        nspawn to exit. Its exit status, or None if it has not exited."""
+        leader = self.leader()
+        for pid in pids_in_namespace_of(leader) if leader else ():
+            if comm(pid) == name:
+                os.kill(pid, signal.SIGINT)
+        try:
+            return self.nspawn.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def kill(self):
+        """Kills everything in the container at once (killing its PID 1 does that)."""
+        if self.nspawn and self.nspawn.poll() is None:
+            for pid in (self.leader(), self.nspawn.pid):
+                try:
+                    if pid:
+                        os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
+    def destroy(self):
+        LIVE.discard(self)
+        if self.nspawn and self.nspawn.poll() is None:
+            self.kill()
+            self.nspawn.wait(30)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def copy_tree(dest):
+    """Tracked files and the untracked ones .gitignore does not exclude, as they are now
+    (what a clone with these changes would hold): no build directories."""
+    files = sh("git", "-C", SOURCE_ROOT, "ls-files", "-z", "-co", "--exclude-standard").stdout.split("\0")
+    files = [f for f in files if f and os.path.lexists(os.path.join(SOURCE_ROOT, f))]
+    os.makedirs(dest)
+    pack = subprocess.Popen(["tar", "-C", SOURCE_ROOT, "--null", "-T", "-", "-cf", "-"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    unpack = subprocess.Popen(["tar", "-C", dest, "-xf", "-"], stdin=pack.stdout)
+    pack.stdout.close()
+    pack.stdin.write("\0".join(files).encode() + b"\0")
+    pack.stdin.close()
+    if pack.wait(120) != 0 or unpack.wait(120) != 0:
+        raise AssertionError(f"copying the working tree to {dest} failed")
+
+
+class FreshMachineTests(unittest.TestCase):
+    """The README's promise, kept: on a fresh Debian 12, here a debootstrapped bookworm
+    minbase (apt, but no compiler, meson or anything else ackd is built with), its first
+    command, `tools/dev run`, run as written from a copy of this working tree, installs
+    what it needs, builds, and the tutorial's client gets b'ACK!' from port 9999.
+
+    The network: the container has no --private-network, so it shares this host's network
+    namespace. apt in it reaches the mirror the host's apt uses (debootstrap writes that
+    mirror to its sources.list) with the host's DNS (--resolv-conf=copy-host), the host's
+    proxy and date-check settings (host_apt_settings; this host's mirror needs
+    Check-Valid-Until off) and proxy variables. Its port 9999 is the host's: the test
+    first checks that nothing here listens on 9999, and runs the client itself.
+
+    A pristine minbase is cached in CACHE (it has no build tools); without it the test
+    makes one first. Everything is bounded: RUN_SECONDS for tools/dev run to serve, and
+    the container is stopped and removed at the end, even on failure."""
+
+    RUN_SECONDS = 900
+
+    def setUp(self):
+        if os.geteuid() != 0:
+            raise unittest.SkipTest("needs root (debootstrap, systemd-nspawn)")
+        for tool in ("debootstrap", "systemd-nspawn", "git", "apt-config"):
+            if not shutil.which(tool):
+                raise unittest.SkipTest(f"{tool} not installed")
+        if sh("git", "-C", SOURCE_ROOT, "rev-parse", "--git-dir", check=False).returncode != 0:
+            raise unittest.SkipTest("the source is not a git checkout: which files are the working tree?")
+        busy = tcp_listeners(README_PORT)
+        if busy:
+            who = sh("ss", "-Hltnp", f"sport = :{README_PORT}", check=False).stdout if shutil.which("ss") else ""
+            self.fail(f"something on this host listens on port {README_PORT} ({', '.join(busy)}): this test "
+                      f"shares the host's network and needs the port; stop it first.\n{who}")
+
+    def test_readme_first_command_serves_the_tutorial_client(self):
+        started = time.monotonic()
+        base = cached_bookworm("bookworm-minbase-pristine")
+        made = time.monotonic() - started
+        m = FreshMachine(base)
+        try:
+            self.assertEqual(m.present(("cc", "gcc", "meson", "ninja", "pkg-config", "scdoc")), [],
+                             f"a fresh machine has no build tools: {base} is not a pristine minbase")
+            started = time.monotonic()
+            m.start("tools/dev", "run")
+            while not (tcp_listeners(README_PORT) and " Ready: " in m.read_log()):
+                if m.nspawn.poll() is not None:
+                    self.fail(f"tools/dev run exited with {m.nspawn.returncode} before serving:\n"
+                              + m.read_log()[-6000:])
+                if time.monotonic() - started > self.RUN_SECONDS:
+                    self.fail(f"tools/dev run did not serve port {README_PORT} within {self.RUN_SECONDS} s:\n"
+                              + m.read_log()[-6000:])
+                time.sleep(0.5)
+            print(f"# fresh machine: minbase {'debootstrapped' if made > 5 else 'cached'} in {made:.0f} s, "
+                  f"then tools/dev run served port {README_PORT} after {time.monotonic() - started:.0f} s")
+
+            self.assertEqual(tutorial_client(), b"ACK!")
+            # ... from the container's ackd, which logs the message (-v).
+            received = 'Received: "Hello World!" from 127.0.0.1:'
+            deadline = time.monotonic() + 10
+            while received not in m.read_log() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            out = m.read_log()
+            self.assertIn(received, out)
+
+            # A readable first run: until ackd's own log, a line per step and nothing else
+            # (apt's, meson's and ninja's output is in build/dev-logs/).
+            steps = out[:out.index("Listening on")].splitlines()[:-1]
+            self.assertEqual([l for l in steps if not l.startswith("tools/dev: ")], [], out)
+            self.assertRegex(steps[0], r"^tools/dev: installing build dependencies \(\d+ packages\)\.\.\.$")
+            self.assertEqual(steps[1:], ["tools/dev: configuring build/", "tools/dev: building in build/"])
+
+            # Ctrl-C stops it: ackd exits 0, and the container with it.
+            self.assertEqual(m.interrupt("ackd"), 0, m.read_log()[-3000:])
+        finally:
+            m.destroy()
+
+
+# Containers still up; destroyed when the run stops early (see the end).
+LIVE = set()
+
+
 if __name__ == "__main__":
-    tap.main()
+    # meson stops a test that overruns its timeout with SIGTERM to its process group,
+    # and SIGKILL half a second later: kill every container first, so that none
+    # outlives the run, then remove them (if there is time).
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        tap.main()
+    finally:
+        for c in list(LIVE):
+            c.kill()
+        for c in list(LIVE):
+            c.destroy()
