@@ -260,9 +260,11 @@ static int worker_init(Worker *w, const ListenerSet *listeners, bool watch) {
         w->listeners = calloc(MAX(listeners->n_items, 1u), sizeof *w->listeners);
         if (!w->listeners)
                 return -ENOMEM;
+        /* Metrics listeners are the metrics thread's. */
         for (size_t i = 0; watch && i < listeners->n_items; i++)
-                w->listeners[w->n_listeners++] = (WorkerListener){ .kind = SOURCE_LISTENER,
-                                                                   .listener = &listeners->items[i] };
+                if (listeners->items[i].mode != PROTOCOL_METRICS)
+                        w->listeners[w->n_listeners++] = (WorkerListener){ .kind = SOURCE_LISTENER,
+                                                                           .listener = &listeners->items[i] };
 
         return worker_load_settings(w);
 }
