@@ -468,7 +468,10 @@ int server_run(const CommandLine *command_line, Settings *settings) {
                         .settings = settings,
                         .event_fd = -1,
                         .accept_log = RATELIMIT_INIT(LOG_INTERVAL_USEC),
-                        .busy_log = RATELIMIT_INIT(LOG_INTERVAL_USEC),
+                        .connection_logs = {
+                                .busy = RATELIMIT_INIT(LOG_INTERVAL_USEC),
+                                .proxy = RATELIMIT_INIT(LOG_INTERVAL_USEC),
+                        },
                 },
         };
         int r;
