@@ -422,7 +422,7 @@ static void listener_close(Listener *l) {
 
 void listener_set_close_bound(ListenerSet *set) {
         for (size_t i = 0; i < set->n_items; i++)
-                if (!set->items[i].activated)
+                if (!set->items[i].activated && set->items[i].mode != PROTOCOL_METRICS)
                         listener_close(&set->items[i]);
 }
 

@@ -53,7 +53,8 @@ static inline const char *listener_mode(const Listener *l, char *buf, size_t siz
  * Logs what it listens on; logs and returns a negative errno on failure. */
 int listener_set_open(ListenerSet *set, const Settings *s);
 
-/* Closes the listeners ackd bound itself (not those from systemd); removes its socket files. */
+/* Closes the ack listeners ackd bound itself (not those from systemd, nor the metrics
+ * listeners, which answer until the end); removes their socket files. */
 void listener_set_close_bound(ListenerSet *set);
 
 /* Closes every listener; removes socket files ackd created. */
