@@ -9,20 +9,14 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
+#include "connection-internal.h"
 #include "connection-pool.h"
-#include "connection.h"
-#include "escape.h"
+#include "proxy-protocol.h"
 #include "time-util.h"
 
-/* Bytes of a message shown in the log. */
-#define LOG_PREVIEW_BYTES 64
-
-/* A oneshot message is one read into the scratch buffer, which must hold max-message;
- * line mode reads this much at a time. */
+/* A oneshot message is one read into the scratch buffer, which must hold max-message (and
+ * a PROXY header before it); line mode reads this much at a time. */
 #define SCRATCH_MIN 65536
-
-/* connection_step() result besides epoll interest bits: the connection is finished. */
-#define STEP_DONE 0
 
 static const char *const error_replies[] = {
         [ERROR_REPLY_BUSY] = REPLY_ERR_BUSY,
@@ -39,10 +33,17 @@ static inline bool replying_before_shutdown(const Connection *c) {
 }
 
 static TimerQueue *connection_queue(ConnectionContext *ctx, Connection *c) {
-        return c->state == CONNECTION_LINGER ? &ctx->linger : &c->profile->idle;
+        switch (c->state) {
+        case CONNECTION_LINGER:
+                return &ctx->linger;
+        case CONNECTION_HEADER:
+                return &c->profile->proxy;
+        default:
+                return &c->profile->idle;
+        }
 }
 
-static void connection_set_state(ConnectionContext *ctx, Connection *c, ConnectionState state) {
+void connection_set_state(ConnectionContext *ctx, Connection *c, ConnectionState state) {
         TimerQueue *old = connection_queue(ctx, c);
 
         c->state = state;
@@ -50,51 +51,6 @@ static void connection_set_state(ConnectionContext *ctx, Connection *c, Connecti
                 timer_queue_remove(old, &c->timer);
                 timer_queue_add(connection_queue(ctx, c), &c->timer, ctx->now);
         }
-}
-
-static const char *connection_peer(const Connection *c, char *buf, size_t size) {
-        struct sockaddr_storage ss;
-        socklen_t len = sizeof ss;
-
-        if (getpeername(c->fd, (struct sockaddr *)&ss, &len) < 0)
-                return "unknown peer";
-        if (ss.ss_family == AF_UNIX) {
-                struct ucred cred;
-                socklen_t n = sizeof cred;
-
-                if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cred, &n) == 0) {
-                        (void)snprintf(buf, size, "unix peer pid %d", (int)cred.pid);
-                        return buf;
-                }
-        }
-        return sockaddr_format((struct sockaddr *)&ss, len, buf, size);
-}
-
-/* Logs one received message at level info, bounded per connection. data is NULL for
- * an unterminated message at EOF, whose bytes went by in earlier reads. */
-static void connection_log_message(Connection *c, const char *data, size_t len, size_t total) {
-        char text[ESCAPE_BUFFER_SIZE(LOG_PREVIEW_BYTES)];
-        char buf[ADDRESS_STRING_MAX];
-        const char *peer;
-
-        if (c->n_logged > LOG_MESSAGES_PER_CONNECTION)
-                return;
-        peer = connection_peer(c, buf, sizeof buf);
-        if (++c->n_logged > LOG_MESSAGES_PER_CONNECTION) {
-                log_info("Further messages from %s are not logged", peer);
-                return;
-        }
-        (void)escape_bytes(text, sizeof text, data, len, LOG_PREVIEW_BYTES);
-        if (!data)
-                log_info("Received: %zu bytes without a newline before EOF from %s", total, peer);
-        else if (len == total && len <= LOG_PREVIEW_BYTES)
-                log_info("Received: \"%s\" from %s", text, peer);
-        else    /* cut short here, or began in an earlier read */
-                log_info("Received: \"%s%s\" (%zu bytes) from %s", len < total ? "..." : "", text, total, peer);
-}
-
-static void on_line_message(const LineMessage *m, void *userdata) {
-        connection_log_message(userdata, m->data, m->len, m->total);
 }
 
 /* The next bytes owed: acknowledgements first (from the constant buffer, as many as
@@ -161,26 +117,14 @@ static int connection_flush(ConnectionContext *ctx, Connection *c) {
         return 0;
 }
 
-static int connection_read_oneshot(ConnectionContext *ctx, Connection *c) {
-        ssize_t n;
-
+static void received_oneshot(ConnectionContext *ctx, Connection *c, const char *data, size_t n) {
         /* One read, as the tutorial server's recv(1024): that is the message. */
-        n = recv(c->fd, ctx->scratch, c->profile->max_message, 0);
-        if (n < 0)
-                return errno == EAGAIN || errno == EINTR ? 0 : -errno;
-        if (n == 0) {
-                /* EOF before any byte: close without a reply. */
-                c->flags |= CONNECTION_EOF;
-                connection_set_state(ctx, c, CONNECTION_REPLYING);
-                return 0;
-        }
-
+        n = MIN(n, (size_t)c->profile->max_message);
         if (log_level_enabled(LOG_INFO))
-                connection_log_message(c, ctx->scratch, (size_t)n, (size_t)n);
+                connection_log_message(ctx, c, data, n, n);
         c->pending_acks = 1;
         stat_add(&ctx->stats[c->listener].messages, 1);
         connection_set_state(ctx, c, CONNECTION_REPLYING);
-        return 0;
 }
 
 static void connection_too_long(ConnectionContext *ctx, Connection *c) {
@@ -189,37 +133,19 @@ static void connection_too_long(ConnectionContext *ctx, Connection *c) {
                 char peer[ADDRESS_STRING_MAX];
 
                 log_info("Message longer than %llu bytes from %s, closing",
-                         (unsigned long long)c->profile->max_message, connection_peer(c, peer, sizeof peer));
+                         (unsigned long long)c->profile->max_message, connection_peer(c, ctx, peer, sizeof peer));
         }
         c->error_reply = ERROR_REPLY_TOO_LONG;
         connection_set_state(ctx, c, CONNECTION_REPLYING);
 }
 
-static int connection_read_line(ConnectionContext *ctx, Connection *c) {
+static void received_line(ConnectionContext *ctx, Connection *c, const char *data, size_t n) {
+        LineLog log = { ctx, c };
         bool too_long;
         size_t k;
-        ssize_t n;
 
-        n = recv(c->fd, ctx->scratch, ctx->scratch_size, 0);
-        if (n < 0)
-                return errno == EAGAIN || errno == EINTR ? 0 : -errno;
-        if (n == 0) {
-                size_t total;
-
-                /* An unterminated last message is still a message. */
-                c->flags |= CONNECTION_EOF;
-                if (line_parser_finish(&c->parser, &total)) {
-                        c->pending_acks++;
-                        stat_add(&ctx->stats[c->listener].messages, 1);
-                        if (log_level_enabled(LOG_INFO))
-                                connection_log_message(c, NULL, 0, total);
-                }
-                connection_set_state(ctx, c, CONNECTION_REPLYING);
-                return 0;
-        }
-
-        k = line_parser_feed(&c->parser, ctx->scratch, (size_t)n, c->profile->max_message,
-                             log_level_enabled(LOG_INFO) ? on_line_message : NULL, c, &too_long);
+        k = line_parser_feed(&c->parser, data, n, c->profile->max_message,
+                             log_level_enabled(LOG_INFO) ? connection_on_line_message : NULL, &log, &too_long);
         if (k > 0) {
                 c->pending_acks += (uint32_t)k;
                 stat_add(&ctx->stats[c->listener].messages, k);
@@ -227,6 +153,41 @@ static int connection_read_line(ConnectionContext *ctx, Connection *c) {
         }
         if (too_long)
                 connection_too_long(ctx, c);
+}
+
+void connection_received(ConnectionContext *ctx, Connection *c, const char *data, size_t n) {
+        if (c->flags & CONNECTION_LINE)
+                received_line(ctx, c, data, n);
+        else
+                received_oneshot(ctx, c, data, n);
+}
+
+void connection_eof(ConnectionContext *ctx, Connection *c) {
+        size_t total;
+
+        c->flags |= CONNECTION_EOF;
+        /* An unterminated last message is still a message. (In oneshot mode, EOF before any
+         * byte: close without a reply.) */
+        if ((c->flags & CONNECTION_LINE) && line_parser_finish(&c->parser, &total)) {
+                c->pending_acks++;
+                stat_add(&ctx->stats[c->listener].messages, 1);
+                if (log_level_enabled(LOG_INFO))
+                        connection_log_message(ctx, c, NULL, 0, total);
+        }
+        connection_set_state(ctx, c, CONNECTION_REPLYING);
+}
+
+static int connection_read(ConnectionContext *ctx, Connection *c) {
+        /* A oneshot message is one read of at most max-message bytes. */
+        size_t size = (c->flags & CONNECTION_LINE) ? ctx->scratch_size : (size_t)c->profile->max_message;
+        ssize_t n = recv(c->fd, ctx->scratch, size, 0);
+
+        if (n < 0)
+                return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+        if (n == 0)
+                connection_eof(ctx, c);
+        else
+                connection_received(ctx, c, ctx->scratch, (size_t)n);
         return 0;
 }
 
@@ -268,12 +229,20 @@ static int connection_step(ConnectionContext *ctx, Connection *c, bool readable)
                         return r;
 
                 switch (c->state) {
+                case CONNECTION_HEADER:
+                        if (!readable)
+                                return EPOLLIN;
+                        r = connection_read_header(ctx, c);
+                        if (r != 0)
+                                return r < 0 ? r : STEP_DONE;
+                        readable = false;
+                        break;
+
                 case CONNECTION_READING:
                         wait = reading_wait(c, readable);
                         if (wait != 0)
                                 return (int)wait;
-                        r = (c->flags & CONNECTION_LINE) ? connection_read_line(ctx, c)
-                                                     : connection_read_oneshot(ctx, c);
+                        r = connection_read(ctx, c);
                         if (r < 0)
                                 return r;
                         readable = false;
@@ -373,31 +342,6 @@ static void reject_now(ConnectionContext *ctx, int fd) {
         (void)close(fd);
 }
 
-static void log_busy(ConnectionContext *ctx) {
-        unsigned long long max = (unsigned long long)admission_max_connections(ctx->admission);
-        unsigned suppressed = 0;
-
-        if (!ratelimit_below(ctx->busy_log, ctx->now * USEC_PER_MSEC, &suppressed))
-                return;
-        if (suppressed > 0)
-                log_warning("Connection limit reached (max-connections %llu): answering ERR busy "
-                            "(%u more since the last message)", max, suppressed);
-        else
-                log_warning("Connection limit reached (max-connections %llu): answering ERR busy", max);
-}
-
-static void log_accepted(const Connection *c, const struct sockaddr *peer, socklen_t peer_len) {
-        char buf[ADDRESS_STRING_MAX];
-        const char *name;
-
-        /* A unix client has no address; connection_peer() shows its pid instead. */
-        if (peer_len > 0 && peer->sa_family != AF_UNIX)
-                name = sockaddr_format(peer, peer_len, buf, sizeof buf);
-        else
-                name = connection_peer(c, buf, sizeof buf);
-        log_info("Accepted connection from %s", name);
-}
-
 /* Admission, then memory. Returns the connection to fill in, or NULL when the socket
  * gets only a hurried ERR busy. */
 static Connection *connection_admit(ConnectionContext *ctx, WorkerStats *stats, AdmissionTicket *ret_ticket) {
@@ -407,7 +351,7 @@ static Connection *connection_admit(ConnectionContext *ctx, WorkerStats *stats, 
         stat_add(&stats->accepted, 1);
         if (ticket != ADMISSION_SERVE) {
                 stat_add(&stats->busy, 1);
-                log_busy(ctx);
+                connection_log_busy(ctx);
         }
         if (ticket == ADMISSION_REFUSE)
                 return NULL;
@@ -439,8 +383,15 @@ Connection *connection_accept(ConnectionContext *ctx, const Listener *l, int fd,
                 .profile = profile_ref(ctx->profiles.current),
         };
         timer_queue_add(&c->profile->idle, &c->timer, ctx->now);
-        if (log_level_enabled(LOG_INFO))
-                log_accepted(c, peer, peer_len);
+
+        if (l->proxy && ticket == ADMISSION_SERVE) {
+                /* Logged once the header says who the client is. */
+                if (!connection_proxy_accept(ctx, c, peer, peer_len)) {
+                        connection_close(ctx, c);
+                        return NULL;
+                }
+        } else if (log_level_enabled(LOG_INFO))
+                connection_log_accepted(ctx, c, peer, peer_len);
 
         if (ticket == ADMISSION_REJECT) {
                 c->flags |= CONNECTION_REJECTED;
@@ -453,8 +404,9 @@ Connection *connection_accept(ConnectionContext *ctx, const Listener *l, int fd,
                 (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         }
 
-        /* With TCP_DEFER_ACCEPT the message is already here: answer it now, before
-         * epoll ever hears of this socket. Otherwise wait for epoll to report input. */
+        /* With TCP_DEFER_ACCEPT the message (and the PROXY header before it) is already
+         * here: answer it now, before epoll ever hears of this socket. Otherwise wait for
+         * epoll to report input. */
         connection_finish(ctx, c, connection_step(ctx, c, l->defer_accept && !(c->flags & CONNECTION_LINE)));
         return c->kind == SOURCE_CONNECTION ? c : NULL;
 }
@@ -480,12 +432,14 @@ static void connection_timeout(ConnectionContext *ctx, Connection *c) {
         if (c->state == CONNECTION_LINGER) {
                 if (linger_extend(ctx, c))
                         return;
-        } else {
+        } else if (c->state == CONNECTION_HEADER)
+                connection_header_timeout(ctx, c);
+        else {
                 stat_add(&ctx->stats[c->listener].idle_timeouts, 1);
                 if (log_level_enabled(LOG_INFO)) {
                         char peer[ADDRESS_STRING_MAX];
 
-                        log_info("Closing idle connection from %s", connection_peer(c, peer, sizeof peer));
+                        log_info("Closing idle connection from %s", connection_peer(c, ctx, peer, sizeof peer));
                 }
         }
         connection_close(ctx, c);
@@ -502,6 +456,7 @@ void connection_run_timers(ConnectionContext *ctx) {
         for (Profile *p = ctx->profiles.all, *next; p; p = next) {
                 /* Closing the profile's last connection would free it: hold it until done. */
                 profile_ref(p);
+                run_queue_timers(ctx, &p->proxy);
                 run_queue_timers(ctx, &p->idle);
                 next = p->next;
                 profile_list_release(&ctx->profiles, p);
@@ -513,7 +468,7 @@ uint64_t connection_next_deadline(const ConnectionContext *ctx) {
         uint64_t next = timer_queue_next_deadline(&ctx->linger);
 
         for (const Profile *p = ctx->profiles.all; p; p = p->next)
-                next = MIN(next, timer_queue_next_deadline(&p->idle));
+                next = MIN(next, MIN(timer_queue_next_deadline(&p->idle), timer_queue_next_deadline(&p->proxy)));
         return next;
 }
 
@@ -529,6 +484,8 @@ void connection_close(ConnectionContext *ctx, Connection *c) {
                 (void)epoll_ctl(ctx->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
         c->fd = safe_close(c->fd);
         timer_queue_remove(connection_queue(ctx, c), &c->timer);
+        if (c->peer)
+                connection_proxy_release(ctx, c);
         admission_leave(ctx->admission, (c->flags & CONNECTION_REJECTED) ? ADMISSION_REJECT : ADMISSION_SERVE);
         profile_list_release(&ctx->profiles, c->profile);
         connection_pool_put(&ctx->pool, c);
@@ -546,6 +503,7 @@ static void for_each_in_queue(ConnectionContext *ctx, TimerQueue *q,
 void connection_for_each(ConnectionContext *ctx, void (*f)(ConnectionContext *ctx, Connection *c)) {
         for (Profile *p = ctx->profiles.all, *next; p; p = next) {
                 profile_ref(p);
+                for_each_in_queue(ctx, &p->proxy, f);
                 for_each_in_queue(ctx, &p->idle, f);
                 next = p->next;
                 profile_list_release(&ctx->profiles, p);
@@ -554,11 +512,11 @@ void connection_for_each(ConnectionContext *ctx, void (*f)(ConnectionContext *ct
 }
 
 int connection_context_init(ConnectionContext *ctx, int epoll_fd, size_t n_listeners, Admission *admission,
-                            RateLimit *busy_log) {
+                            ConnectionLogLimits *log_limits) {
         *ctx = (ConnectionContext){
                 .epoll_fd = epoll_fd,
                 .admission = admission,
-                .busy_log = busy_log,
+                .log_limits = log_limits,
         };
         timer_queue_init(&ctx->linger, LINGER_TIMEOUT_MS);
         ctx->stats = calloc(MAX(n_listeners, 1u), sizeof *ctx->stats);
@@ -569,7 +527,7 @@ int connection_context_init(ConnectionContext *ctx, int epoll_fd, size_t n_liste
 }
 
 int connection_context_use(ConnectionContext *ctx, Profile *p) {
-        size_t scratch = MAX((size_t)SCRATCH_MIN, (size_t)p->max_message);
+        size_t scratch = MAX((size_t)SCRATCH_MIN, (size_t)p->max_message + PROXY_HEADER_MAX);
 
         if (scratch > ctx->scratch_size) {
                 char *b = realloc(ctx->scratch, scratch);
@@ -588,6 +546,7 @@ int connection_context_use(ConnectionContext *ctx, Profile *p) {
 void connection_context_done(ConnectionContext *ctx) {
         connection_for_each(ctx, connection_close);
         connection_pool_done(&ctx->pool);
+        peer_table_done(&ctx->peers);
         profile_list_done(&ctx->profiles);
         ctx->scratch = mfree(ctx->scratch);
         ctx->scratch_size = 0;

@@ -9,6 +9,7 @@
  * buffer.
  *
  * States:
+ *   HEADER    +proxy listeners: waiting for the PROXY protocol header (connection-proxy.c)
  *   READING   oneshot: waiting for the message; line: serving messages
  *   REPLYING  writing what is owed (acks, then an ERR line); then shutdown(SHUT_WR)
  *   LINGER    reply sent: discard input until EOF or the linger timeout, then close,
@@ -27,6 +28,7 @@
 #include "line-parser.h"
 #include "listener.h"
 #include "log.h"
+#include "peer-table.h"
 #include "profile.h"
 #include "stats.h"
 #include "timer.h"
@@ -48,6 +50,7 @@ typedef enum ConnectionState {
         CONNECTION_READING,
         CONNECTION_REPLYING,
         CONNECTION_LINGER,
+        CONNECTION_HEADER,
 } ConnectionState;
 
 typedef enum ErrorReply {
@@ -75,19 +78,26 @@ typedef struct Connection {
                 uint32_t linger_unsent; /* LINGER, all written: bytes in flight at the last look */
         };
         LineParser parser;
+        uint32_t peer;                  /* +proxy: its record in the context's peer table (0: none) */
         uint8_t error_reply;            /* ErrorReply, sent after the owed acks */
         uint8_t interest;               /* epoll events registered (0: not in the epoll set) */
         uint8_t n_logged;               /* messages logged so far */
         uint8_t n_extended;             /* linger periods added while the reply was still leaving */
         uint32_t bytes_written;         /* modulo 2^32: compared with what the peer's TCP acknowledged */
         Profile *profile;
-        TimerEntry timer;               /* in profile->idle, or the context's linger queue */
+        TimerEntry timer;               /* in profile->idle or ->proxy, or the context's linger queue */
 } Connection;
 
 /* The memory figure in ackd(8) and BENCHMARKS.md depends on it. */
 _Static_assert(sizeof(Connection) <= 64, "a connection must fit in 64 bytes");
 
 typedef struct ConnectionSlab ConnectionSlab;
+
+/* Warnings every connection could cause, logged once per interval across all workers. */
+typedef struct ConnectionLogLimits {
+        RateLimit busy;                 /* over max-connections */
+        RateLimit proxy;                /* bad, late or untrusted PROXY headers */
+} ConnectionLogLimits;
 
 /* Connections come from slabs that are never returned while the owner runs: no malloc
  * per connection, and the total is bounded by max-connections. */
@@ -107,14 +117,15 @@ typedef struct ConnectionContext {
         ConnectionPool pool;
         WorkerStats *stats;             /* per listener; written by the owner's thread only */
         size_t n_stats;
+        PeerTable peers;                /* what +proxy connections keep beyond their 64 bytes */
         Admission *admission;           /* shared by every context */
-        RateLimit *busy_log;            /* shared: "connection limit reached", once per interval */
+        ConnectionLogLimits *log_limits; /* shared: repeated warnings once per interval */
 } ConnectionContext;
 
-/* Takes the epoll fd (not owned) and the shared admission and rate limit; keeps counters
+/* Takes the epoll fd (not owned) and the shared admission and rate limits; keeps counters
  * for n_listeners listeners. */
 int connection_context_init(ConnectionContext *ctx, int epoll_fd, size_t n_listeners, Admission *admission,
-                            RateLimit *busy_log);
+                            ConnectionLogLimits *log_limits);
 
 /* Closes every connection and frees what the context holds. */
 void connection_context_done(ConnectionContext *ctx);

@@ -102,7 +102,7 @@ static int bind_one(ListenerSet *set, const ListenAddress *a, const struct socka
         if (listen(fd, SOMAXCONN) < 0)
                 return -errno;
 
-        l = (Listener){ .fd = fd, .mode = a->mode };
+        l = (Listener){ .fd = fd, .mode = a->mode, .proxy = a->proxy };
         listener_describe(&l);
         listener_tune(&l);
         if (a->kind == ADDRESS_UNIX && a->path[0] == '/') {
@@ -323,9 +323,17 @@ static int listeners_inherit(ListenerSet *set, int n, char **names) {
                                                name);
 
                 /* The name selects the protocol; systemd's default (the unit name) means oneshot. */
-                l.mode = protocol_mode_from_string(name);
-                if (l.mode < 0)
+                if (listen_mode_parse(name, strlen(name), &l.mode, &l.proxy) < 0) {
+                        if (strchr(name, '+'))
+                                log_warning("Passed fd %d: FileDescriptorName=%s is not a mode "
+                                            "(oneshot, line, metrics, oneshot+proxy, line+proxy); serving oneshot",
+                                            fd, name);
                         l.mode = PROTOCOL_ONESHOT;
+                        l.proxy = false;
+                }
+                if (l.connected && l.mode == PROTOCOL_METRICS)
+                        return log_error_errno(EINVAL, "Passed fd %d (%s): Accept=yes serves oneshot or line, "
+                                               "not metrics", fd, name);
 
                 /* The listener is polled by several workers: accept() must never block. */
                 flags = fcntl(fd, F_GETFL);
@@ -346,6 +354,7 @@ static int listeners_inherit(ListenerSet *set, int n, char **names) {
 #endif
 
 int listener_set_open(ListenerSet *set, const Settings *s) {
+        char mode[LISTEN_MODE_STRING_MAX];
         int r = 0;
 
         *set = (ListenerSet){ 0 };
@@ -376,12 +385,12 @@ int listener_set_open(ListenerSet *set, const Settings *s) {
         if (set->inetd) {
                 /* One process per connection: keep the journal to one line per connection at most. */
                 log_debug("Serving one connection on %s (%s, Accept=yes)", set->items[0].name,
-                          protocol_mode_to_string(set->items[0].mode));
+                          listener_mode(&set->items[0], mode, sizeof mode));
                 return 0;
         }
         for (size_t i = 0; i < set->n_items; i++)
                 log_notice("Listening on %s (%s%s)", set->items[i].name,
-                           protocol_mode_to_string(set->items[i].mode),
+                           listener_mode(&set->items[i], mode, sizeof mode),
                            set->items[i].activated ? ", from systemd" : "");
         return 0;
 }
@@ -413,7 +422,7 @@ static void listener_close(Listener *l) {
 
 void listener_set_close_bound(ListenerSet *set) {
         for (size_t i = 0; i < set->n_items; i++)
-                if (!set->items[i].activated)
+                if (!set->items[i].activated && set->items[i].mode != PROTOCOL_METRICS)
                         listener_close(&set->items[i]);
 }
 

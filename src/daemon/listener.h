@@ -26,6 +26,7 @@ typedef struct Listener {
         int fd;
         uint8_t index;                  /* in its ListenerSet */
         ProtocolMode mode;
+        bool proxy;                     /* +proxy: each connection starts with a PROXY protocol header */
         int family;
         bool activated;                 /* passed in by systemd */
         bool defer_accept;              /* TCP_DEFER_ACCEPT: accept() returns with data waiting */
@@ -43,11 +44,17 @@ typedef struct ListenerSet {
         bool inetd;                     /* one connected socket (Accept=yes): serve it, then exit */
 } ListenerSet;
 
+/* "line+proxy", "metrics": the mode as listen_mode_parse() reads it. */
+static inline const char *listener_mode(const Listener *l, char *buf, size_t size) {
+        return listen_mode_format(l->mode, l->proxy, buf, size);
+}
+
 /* Takes the sockets systemd passed (LISTEN_FDS), or binds the settings' addresses.
  * Logs what it listens on; logs and returns a negative errno on failure. */
 int listener_set_open(ListenerSet *set, const Settings *s);
 
-/* Closes the listeners ackd bound itself (not those from systemd); removes its socket files. */
+/* Closes the ack listeners ackd bound itself (not those from systemd, nor the metrics
+ * listeners, which answer until the end); removes their socket files. */
 void listener_set_close_bound(ListenerSet *set);
 
 /* Closes every listener; removes socket files ackd created. */

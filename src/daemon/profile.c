@@ -5,7 +5,7 @@
 
 #include "profile.h"
 
-Profile *profile_new(const Settings *s) {
+Profile *profile_new(const Settings *s, unsigned generation) {
         size_t unit = s->ack_len + 1;
         size_t count = PROFILE_REPLY_BUFFER / unit;
         Profile *p;
@@ -15,17 +15,30 @@ Profile *profile_new(const Settings *s) {
                 return NULL;
         *p = (Profile){
                 .n_ref = 1,
+                .generation = generation,
                 .max_message = s->max_message,
+                .n_proxy_from = s->n_proxy_from,
                 .ack_len = s->ack_len,
                 .line_unit = unit,
                 .line_count = count,
         };
         timer_queue_init(&p->idle, s->idle_timeout_ms);
+        timer_queue_init(&p->proxy, s->proxy_timeout_ms);
+        memcpy(p->proxy_from, s->proxy_from, s->n_proxy_from * sizeof *p->proxy_from);
         for (size_t i = 0; i < count; i++) {
                 memcpy(p->replies + i * unit, s->ack, s->ack_len);
                 p->replies[i * unit + s->ack_len] = '\n';
         }
         return p;
+}
+
+bool profile_proxy_trusted(const Profile *p, const struct sockaddr *peer, socklen_t peer_len) {
+        if (p->n_proxy_from == 0 || peer->sa_family == AF_UNIX)
+                return true;    /* any source; a unix socket's file permissions say who may connect */
+        for (size_t i = 0; i < p->n_proxy_from; i++)
+                if (address_prefix_match(&p->proxy_from[i], peer, peer_len))
+                        return true;
+        return false;
 }
 
 Profile *profile_ref(Profile *p) {

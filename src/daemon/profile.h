@@ -23,15 +23,22 @@
 typedef struct Profile {
         unsigned n_ref;
         struct Profile *next;           /* the list of profiles still in use */
+        unsigned generation;            /* of the settings it was made from */
         uint64_t max_message;
         TimerQueue idle;                /* connections reading or replying */
+        TimerQueue proxy;               /* connections waiting for their PROXY header */
+        AddressPrefix proxy_from[SETTINGS_PROXY_FROM_MAX];
+        size_t n_proxy_from;            /* 0: any source */
         size_t ack_len;                 /* oneshot reply: the first ack_len bytes of replies[] */
         size_t line_unit;               /* line reply: ack_len + 1 (the LF) */
         size_t line_count;              /* line replies in replies[] */
         char replies[];                 /* "ACK!\nACK!\n..." */
 } Profile;
 
-Profile *profile_new(const Settings *s);
+Profile *profile_new(const Settings *s, unsigned generation);
+
+/* Whether a connection from peer may talk to a +proxy listener (--proxy-from). */
+bool profile_proxy_trusted(const Profile *p, const struct sockaddr *peer, socklen_t peer_len);
 Profile *profile_ref(Profile *p);
 
 /* The profiles of one worker: the current one, for new connections, and every older

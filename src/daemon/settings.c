@@ -40,34 +40,84 @@ static int apply_ack(Settings *s, const char *value, char *err, size_t err_size)
         return 0;
 }
 
-int settings_apply(Settings *s, OptionId id, const char *value, char *err, size_t err_size) {
+static int apply_listen(Settings *s, const char *value, char *err, size_t err_size) {
+        char quoted[ESCAPE_QUOTE_SIZE];
+        const char *reason = NULL;
+
+        if (s->n_listen >= SETTINGS_LISTEN_MAX)
+                return option_error(err, err_size, "too many listeners (at most %d)", SETTINGS_LISTEN_MAX);
+        if (listen_address_parse(value, &s->listen[s->n_listen], &reason) < 0)
+                return option_error(err, err_size, "invalid address '%s': %s",
+                                    escape_string(quoted, sizeof quoted, value), reason);
+        s->n_listen++;
+        return 0;
+}
+
+static int apply_proxy_from(Settings *s, const char *value, char *err, size_t err_size) {
+        char quoted[ESCAPE_QUOTE_SIZE];
+        const char *reason = NULL;
+
+        if (s->n_proxy_from >= SETTINGS_PROXY_FROM_MAX)
+                return option_error(err, err_size, "too many prefixes (at most %d)", SETTINGS_PROXY_FROM_MAX);
+        if (address_prefix_parse(value, &s->proxy_from[s->n_proxy_from], &reason) < 0)
+                return option_error(err, err_size, "invalid prefix '%s': %s",
+                                    escape_string(quoted, sizeof quoted, value), reason);
+        s->n_proxy_from++;
+        return 0;
+}
+
+static int apply_threads(Settings *s, const char *value, char *err, size_t err_size) {
         uint64_t v;
         int r;
 
-        switch (id) {
-        case OPTION_LISTEN: {
-                char quoted[ESCAPE_QUOTE_SIZE];
-                const char *reason = NULL;
-
-                if (s->n_listen >= SETTINGS_LISTEN_MAX)
-                        return option_error(err, err_size, "too many listeners (at most %d)", SETTINGS_LISTEN_MAX);
-                r = listen_address_parse(value, &s->listen[s->n_listen], &reason);
-                if (r < 0)
-                        return option_error(err, err_size, "invalid address '%s': %s",
-                                            escape_string(quoted, sizeof quoted, value), reason);
-                s->n_listen++;
+        if (strcmp(value, "auto") == 0) {
+                s->threads = 0;
                 return 0;
         }
+        r = parse_uint64(value, 1, SETTINGS_THREADS_MAX, &v);
+        if (r < 0)
+                return range_error(r, err, err_size, "auto or 1..256");
+        s->threads = (unsigned)v;
+        return 0;
+}
+
+static int apply_user(Settings *s, const char *value, char *err, size_t err_size) {
+        size_t n = strlen(value);
+
+        if (n == 0 || n > USER_NAME_MAX || value[strcspn(value, " \t:/")] != '\0' || (unsigned char)value[0] < 0x21)
+                return option_error(err, err_size, "expected a user name");
+        for (size_t i = 0; i < n; i++)
+                if ((unsigned char)value[i] < 0x20 || value[i] == 0x7f)
+                        return option_error(err, err_size, "expected a user name");
+        memcpy(s->user, value, n + 1);
+        return 0;
+}
+
+static int apply_log_level(Settings *s, const char *value, char *err, size_t err_size) {
+        int r = log_level_from_string(value);
+
+        if (r < 0 || r < LOG_ERR)
+                return option_error(err, err_size, "expected error, warning, notice, info or debug");
+        s->log_level = r;
+        return 0;
+}
+
+/* A duration option into *ret, from min_ms to max_ms; `what` names the range for errors. */
+static int apply_duration(const char *value, uint64_t min_ms, uint64_t max_ms, uint64_t *ret, const char *what,
+                          char *err, size_t err_size) {
+        int r = parse_duration_ms(value, min_ms, max_ms, ret);
+
+        return r < 0 ? range_error(r, err, err_size, what) : 0;
+}
+
+int settings_apply(Settings *s, OptionId id, const char *value, char *err, size_t err_size) {
+        int r;
+
+        switch (id) {
+        case OPTION_LISTEN:
+                return apply_listen(s, value, err, err_size);
         case OPTION_THREADS:
-                if (strcmp(value, "auto") == 0) {
-                        s->threads = 0;
-                        return 0;
-                }
-                r = parse_uint64(value, 1, SETTINGS_THREADS_MAX, &v);
-                if (r < 0)
-                        return range_error(r, err, err_size, "auto or 1..256");
-                s->threads = (unsigned)v;
-                return 0;
+                return apply_threads(s, value, err, err_size);
         case OPTION_MAX_CONNECTIONS:
                 r = parse_uint64(value, 1, 1000000, &s->max_connections);
                 return r < 0 ? range_error(r, err, err_size, "1..1000000") : 0;
@@ -75,31 +125,25 @@ int settings_apply(Settings *s, OptionId id, const char *value, char *err, size_
                 r = parse_size(value, 1, ACK_MESSAGE_MAX, &s->max_message);
                 return r < 0 ? range_error(r, err, err_size, "1..16M bytes") : 0;
         case OPTION_IDLE_TIMEOUT:
-                r = parse_duration_ms(value, 1, 24 * 3600 * 1000, &s->idle_timeout_ms);
-                return r < 0 ? range_error(r, err, err_size, "a duration from 1ms to 24h") : 0;
+                return apply_duration(value, 1, 24 * 3600 * 1000, &s->idle_timeout_ms, "a duration from 1ms to 24h",
+                                      err, err_size);
         case OPTION_DRAIN_TIMEOUT:
-                r = parse_duration_ms(value, 0, 3600 * 1000, &s->drain_timeout_ms);
-                return r < 0 ? range_error(r, err, err_size, "a duration from 0 to 1h") : 0;
+                return apply_duration(value, 0, 3600 * 1000, &s->drain_timeout_ms, "a duration from 0 to 1h", err,
+                                      err_size);
         case OPTION_ACK:
                 return apply_ack(s, value, err, err_size);
-        case OPTION_USER: {
-                size_t n = strlen(value);
-
-                if (n == 0 || n > USER_NAME_MAX || value[strcspn(value, " \t:/")] != '\0' ||
-                    (unsigned char)value[0] < 0x21)
-                        return option_error(err, err_size, "expected a user name");
-                for (size_t i = 0; i < n; i++)
-                        if ((unsigned char)value[i] < 0x20 || value[i] == 0x7f)
-                                return option_error(err, err_size, "expected a user name");
-                memcpy(s->user, value, n + 1);
-                return 0;
-        }
+        case OPTION_PROXY_FROM:
+                return apply_proxy_from(s, value, err, err_size);
+        case OPTION_PROXY_TIMEOUT:
+                return apply_duration(value, 1, 3600 * 1000, &s->proxy_timeout_ms, "a duration from 1ms to 1h", err,
+                                      err_size);
+        case OPTION_SHUTDOWN_DELAY:
+                return apply_duration(value, 0, 3600 * 1000, &s->shutdown_delay_ms, "a duration from 0 to 1h", err,
+                                      err_size);
+        case OPTION_USER:
+                return apply_user(s, value, err, err_size);
         case OPTION_LOG_LEVEL:
-                r = log_level_from_string(value);
-                if (r < 0 || r < LOG_ERR)
-                        return option_error(err, err_size, "expected error, warning, notice, info or debug");
-                s->log_level = r;
-                return 0;
+                return apply_log_level(s, value, err, err_size);
         default:
                 return option_error(err, err_size, "not a setting");
         }
@@ -201,7 +245,7 @@ int settings_parse_config(Settings *s, FILE *f, const char *filename, char *err,
 int settings_load(const CommandLine *c, Settings *ret, char *err, size_t err_size) {
         const char *path = c->config_path ? c->config_path : DEFAULT_CONFIG_PATH;
         char reason[SETTINGS_ERROR_MAX];
-        bool cli_listen = false;
+        bool cli_listen = false, cli_proxy_from = false;
         FILE *f;
         int r;
 
@@ -224,10 +268,15 @@ int settings_load(const CommandLine *c, Settings *ret, char *err, size_t err_siz
         for (size_t i = 0; i < c->n_values; i++) {
                 const OptionValue *o = &c->values[i];
 
-                /* The command line's listeners replace the file's, they do not add to them. */
+                /* The command line's listeners and prefixes replace the file's, they do not
+                 * add to them. */
                 if (o->id == OPTION_LISTEN && !cli_listen) {
                         ret->n_listen = 0;
                         cli_listen = true;
+                }
+                if (o->id == OPTION_PROXY_FROM && !cli_proxy_from) {
+                        ret->n_proxy_from = 0;
+                        cli_proxy_from = true;
                 }
                 r = settings_apply(ret, o->id, o->value, reason, sizeof reason);
                 if (r < 0)

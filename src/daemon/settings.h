@@ -20,6 +20,7 @@
 #include "protocol.h"
 
 #define SETTINGS_LISTEN_MAX   64
+#define SETTINGS_PROXY_FROM_MAX 64
 #define SETTINGS_THREADS_MAX  256
 #define SETTINGS_ERROR_MAX    512
 #define USER_NAME_MAX         255
@@ -29,7 +30,8 @@
 /* X(ID, long name, short name or 0, argument name or NULL, default or NULL, allowed in the config file, help) */
 #define ACKD_OPTIONS(X)                                                                                         \
         X(LISTEN, "listen", 'l', "[MODE@]ADDRESS", ":9999", true,                                               \
-          "Listen on ADDRESS, repeatable. MODE is oneshot or line; ADDRESS is HOST:PORT, [IPV6]:PORT, "          \
+          "Listen on ADDRESS, repeatable. MODE is oneshot, line or metrics, and oneshot+proxy or line+proxy "   \
+          "when a PROXY protocol header comes first; ADDRESS is HOST:PORT, [IPV6]:PORT, "                        \
           ":PORT (all addresses, dual-stack) or unix:PATH")                                                     \
         X(THREADS, "threads", 't', "N", "auto", true, "Worker threads, each with its own epoll loop; auto is one per CPU") \
         X(MAX_CONNECTIONS, "max-connections", 0, "N", "10000", true,                                            \
@@ -40,6 +42,12 @@
         X(DRAIN_TIMEOUT, "drain-timeout", 0, "SECS", "5", true,                                                 \
           "On stop, time allowed to deliver pending acknowledgements")                                          \
         X(ACK, "ack", 0, "TEXT", ACK_DEFAULT_TEXT, true, "Reply text (line mode adds a newline)")               \
+        X(PROXY_FROM, "proxy-from", 0, "CIDR", NULL, true,                                                      \
+          "Sources allowed to connect to +proxy listeners, repeatable (default: any)")                          \
+        X(PROXY_TIMEOUT, "proxy-timeout", 0, "SECS", "3", true,                                                 \
+          "Time a +proxy connection has to send its whole PROXY header")                                        \
+        X(SHUTDOWN_DELAY, "shutdown-delay", 0, "SECS", "0", true,                                               \
+          "On stop, keep serving this long while /healthz already answers 503, then drain")                     \
         X(LOG_LEVEL, "log-level", 0, "LEVEL", "notice", true,                                                   \
           "error, warning, notice, info (each connection and message) or debug")                                \
         X(USER, "user", 0, "NAME", NULL, true,                                                                  \
@@ -70,6 +78,10 @@ typedef struct Settings {
         uint64_t max_message;
         uint64_t idle_timeout_ms;
         uint64_t drain_timeout_ms;
+        AddressPrefix proxy_from[SETTINGS_PROXY_FROM_MAX];
+        size_t n_proxy_from;            /* 0: any source */
+        uint64_t proxy_timeout_ms;
+        uint64_t shutdown_delay_ms;
         char ack[ACK_TEXT_MAX + 1];
         size_t ack_len;
         int log_level;

@@ -22,7 +22,7 @@ static int worker_load_settings(Worker *w) {
         int r;
 
         pthread_mutex_lock(&sh->lock);
-        p = profile_new(sh->settings);
+        p = profile_new(sh->settings, sh->generation);
         w->drain_timeout_ms = sh->settings->drain_timeout_ms;
         generation = sh->generation;
         pthread_mutex_unlock(&sh->lock);
@@ -242,7 +242,7 @@ static int worker_init(Worker *w, const ListenerSet *listeners, bool watch) {
         int r;
 
         r = connection_context_init(&w->conns, -1, listeners->n_items, &w->shared->admission,
-                                    &w->shared->busy_log);
+                                    &w->shared->connection_logs);
         if (r < 0)
                 return r;
         w->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
@@ -260,9 +260,11 @@ static int worker_init(Worker *w, const ListenerSet *listeners, bool watch) {
         w->listeners = calloc(MAX(listeners->n_items, 1u), sizeof *w->listeners);
         if (!w->listeners)
                 return -ENOMEM;
+        /* Metrics listeners are the metrics thread's. */
         for (size_t i = 0; watch && i < listeners->n_items; i++)
-                w->listeners[w->n_listeners++] = (WorkerListener){ .kind = SOURCE_LISTENER,
-                                                                   .listener = &listeners->items[i] };
+                if (listeners->items[i].mode != PROTOCOL_METRICS)
+                        w->listeners[w->n_listeners++] = (WorkerListener){ .kind = SOURCE_LISTENER,
+                                                                           .listener = &listeners->items[i] };
 
         return worker_load_settings(w);
 }

@@ -37,7 +37,7 @@ typedef struct WorkerShared {
         Admission admission;
         int event_fd;                           /* eventfd: some worker's state flags changed */
         RateLimit accept_log;                   /* EMFILE and friends */
-        RateLimit busy_log;                     /* over max-connections */
+        ConnectionLogLimits connection_logs;    /* ERR busy, PROXY header problems */
         unsigned heartbeat_ms;                  /* longest a worker sleeps (the watchdog needs ticks) */
 } WorkerShared;
 

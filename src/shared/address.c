@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "address.h"
+#include "macro.h"
 #include "parse-util.h"
 
 static int fail(const char **ret_reason, const char *reason) {
@@ -98,9 +99,103 @@ static int parse_ipv6_host(const char *s, size_t n, ListenAddress *a, const char
         return 0;
 }
 
+int listen_mode_parse(const char *s, size_t n, ProtocolMode *ret_mode, bool *ret_proxy) {
+        static const char suffix[] = "+proxy";
+        char mode[16];
+        bool proxy = false;
+        int m;
+
+        if (n >= STRLEN(suffix) && memcmp(s + n - STRLEN(suffix), suffix, STRLEN(suffix)) == 0) {
+                proxy = true;
+                n -= STRLEN(suffix);
+        }
+        if (n >= sizeof mode)
+                return -EINVAL;
+        memcpy(mode, s, n);
+        mode[n] = '\0';
+        if (n == 0 && proxy)
+                m = PROTOCOL_ONESHOT;
+        else if (strcmp(mode, "metrics") == 0 && !proxy)
+                m = PROTOCOL_METRICS;
+        else
+                m = protocol_mode_from_string(mode);
+        if (m < 0)
+                return -EINVAL;
+        *ret_mode = (ProtocolMode)m;
+        *ret_proxy = proxy;
+        return 0;
+}
+
+const char *listen_mode_format(ProtocolMode mode, bool proxy, char *buf, size_t size) {
+        (void)snprintf(buf, size, "%s%s", protocol_mode_to_string(mode), proxy ? "+proxy" : "");
+        return buf;
+}
+
+static int parse_unix(const char *path, ListenAddress *a, const char **ret_reason) {
+        size_t n = strlen(path);
+
+        if (n == 0 || (path[0] == '@' && n == 1))
+                return fail(ret_reason, "empty unix socket path");
+        if (n > ADDRESS_PATH_MAX)
+                return fail(ret_reason, "unix socket path too long (at most 107 bytes)");
+        if (path[0] != '/' && path[0] != '@')
+                return fail(ret_reason, "unix socket path must be absolute (or @abstract)");
+        a->kind = ADDRESS_UNIX;
+        memcpy(a->path, path, n + 1);
+        return 0;
+}
+
+/* [V6]:PORT, s at the '['. */
+static int parse_bracketed(const char *s, ListenAddress *a, const char **ret_reason) {
+        const char *close = strchr(s, ']');
+
+        if (!close || close[1] != ':')
+                return fail(ret_reason, "expected [IPV6]:PORT");
+        if (parse_ipv6_host(s + 1, (size_t)(close - s - 1), a, ret_reason) < 0)
+                return -EINVAL;
+        a->kind = ADDRESS_INET;
+        a->ipv6 = true;
+        return parse_port(close + 2, &a->port, ret_reason);
+}
+
+/* HOST:PORT, :PORT or PORT. */
+static int parse_host_port(const char *s, ListenAddress *a, const char **ret_reason) {
+        const char *colon = strrchr(s, ':');
+        size_t n;
+
+        if (!colon) {
+                /* A bare port, as in systemd's ListenStream=9999. */
+                a->kind = ADDRESS_ANY;
+                if (parse_port(s, &a->port, ret_reason) < 0)
+                        return fail(ret_reason, "expected HOST:PORT, [IPV6]:PORT, :PORT or unix:PATH");
+                return 0;
+        }
+        n = (size_t)(colon - s);
+        if (n == 0)
+                a->kind = ADDRESS_ANY;
+        else {
+                if (memchr(s, ':', n))
+                        return fail(ret_reason, "IPv6 addresses need brackets, e.g. [::1]:9999");
+                if (n > ADDRESS_HOST_MAX)
+                        return fail(ret_reason, "host name too long");
+                memcpy(a->host, s, n);
+                a->host[n] = '\0';
+                if (all_digits_and_dots(a->host)) {
+                        struct in_addr in4;
+
+                        if (inet_pton(AF_INET, a->host, &in4) != 1)
+                                return fail(ret_reason, "invalid IPv4 address");
+                } else if (!host_name_valid(a->host))
+                        return fail(ret_reason, "invalid host name");
+                a->kind = ADDRESS_INET;
+        }
+        return parse_port(colon + 1, &a->port, ret_reason);
+}
+
 int listen_address_parse(const char *s, ListenAddress *ret, const char **ret_reason) {
         ListenAddress a = { .mode = PROTOCOL_ONESHOT };
-        const char *at, *colon;
+        const char *at;
+        int r;
 
         if (!s || !*s)
                 return fail(ret_reason, "empty address");
@@ -108,87 +203,28 @@ int listen_address_parse(const char *s, ListenAddress *ret, const char **ret_rea
         /* MODE@ prefix. '@' may also start an abstract unix name, so only look before "unix:". */
         at = strchr(s, '@');
         if (at && strncmp(s, "unix:", 5) != 0) {
-                char mode[16];
-                size_t n = (size_t)(at - s);
-
-                if (n == 0 || n >= sizeof mode)
-                        return fail(ret_reason, "unknown mode (use oneshot or line)");
-                memcpy(mode, s, n);
-                mode[n] = '\0';
-                a.mode = protocol_mode_from_string(mode);
-                if (a.mode < 0)
-                        return fail(ret_reason, "unknown mode (use oneshot or line)");
+                if (listen_mode_parse(s, (size_t)(at - s), &a.mode, &a.proxy) < 0)
+                        return fail(ret_reason, "unknown mode (use oneshot, line or metrics; "
+                                                "oneshot+proxy or line+proxy)");
                 s = at + 1;
         }
 
-        if (strncmp(s, "unix:", 5) == 0) {
-                const char *path = s + 5;
-                size_t n = strlen(path);
-
-                if (n == 0 || (path[0] == '@' && n == 1))
-                        return fail(ret_reason, "empty unix socket path");
-                if (n > ADDRESS_PATH_MAX)
-                        return fail(ret_reason, "unix socket path too long (at most 107 bytes)");
-                if (path[0] != '/' && path[0] != '@')
-                        return fail(ret_reason, "unix socket path must be absolute (or @abstract)");
-                a.kind = ADDRESS_UNIX;
-                memcpy(a.path, path, n + 1);
-                *ret = a;
-                return 0;
-        }
-
-        if (s[0] == '[') {
-                const char *close = strchr(s, ']');
-
-                if (!close || close[1] != ':')
-                        return fail(ret_reason, "expected [IPV6]:PORT");
-                if (parse_ipv6_host(s + 1, (size_t)(close - s - 1), &a, ret_reason) < 0)
-                        return -EINVAL;
-                a.kind = ADDRESS_INET;
-                a.ipv6 = true;
-                if (parse_port(close + 2, &a.port, ret_reason) < 0)
-                        return -EINVAL;
-                *ret = a;
-                return 0;
-        }
-
-        colon = strrchr(s, ':');
-        if (!colon) {
-                /* A bare port, as in systemd's ListenStream=9999. */
-                if (parse_port(s, &a.port, ret_reason) < 0)
-                        return fail(ret_reason, "expected HOST:PORT, [IPV6]:PORT, :PORT or unix:PATH");
-                a.kind = ADDRESS_ANY;
-                *ret = a;
-                return 0;
-        }
-        if (colon == s) {
-                a.kind = ADDRESS_ANY;
-        } else {
-                size_t n = (size_t)(colon - s);
-
-                if (memchr(s, ':', n))
-                        return fail(ret_reason, "IPv6 addresses need brackets, e.g. [::1]:9999");
-                if (n > ADDRESS_HOST_MAX)
-                        return fail(ret_reason, "host name too long");
-                memcpy(a.host, s, n);
-                a.host[n] = '\0';
-                if (all_digits_and_dots(a.host)) {
-                        struct in_addr in4;
-
-                        if (inet_pton(AF_INET, a.host, &in4) != 1)
-                                return fail(ret_reason, "invalid IPv4 address");
-                } else if (!host_name_valid(a.host))
-                        return fail(ret_reason, "invalid host name");
-                a.kind = ADDRESS_INET;
-        }
-        if (parse_port(colon + 1, &a.port, ret_reason) < 0)
-                return -EINVAL;
+        if (strncmp(s, "unix:", 5) == 0)
+                r = parse_unix(s + 5, &a, ret_reason);
+        else if (s[0] == '[')
+                r = parse_bracketed(s, &a, ret_reason);
+        else
+                r = parse_host_port(s, &a, ret_reason);
+        if (r < 0)
+                return r;
         *ret = a;
         return 0;
 }
 
 const char *listen_address_format(const ListenAddress *a, char *buf, size_t size) {
-        const char *mode = protocol_mode_to_string(a->mode);
+        char mode[LISTEN_MODE_STRING_MAX];
+
+        (void)listen_mode_format(a->mode, a->proxy, mode, sizeof mode);
 
         switch (a->kind) {
         case ADDRESS_UNIX:
@@ -300,4 +336,68 @@ int sockaddr_un_set(struct sockaddr_un *sun, const char *path, socklen_t *ret_le
         } else
                 *ret_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
         return 0;
+}
+
+int address_prefix_parse(const char *s, AddressPrefix *ret, const char **ret_reason) {
+        char text[INET6_ADDRSTRLEN + 1];
+        const char *slash = strchr(s, '/');
+        size_t n = slash ? (size_t)(slash - s) : strlen(s);
+        AddressPrefix p = { 0 };
+        unsigned max;
+        uint64_t bits;
+
+        if (n == 0 || n >= sizeof text)
+                return fail(ret_reason, "expected ADDRESS or ADDRESS/BITS");
+        memcpy(text, s, n);
+        text[n] = '\0';
+        if (inet_pton(AF_INET, text, p.addr) == 1) {
+                p.family = AF_INET;
+                max = 32;
+        } else if (inet_pton(AF_INET6, text, p.addr) == 1) {
+                p.family = AF_INET6;
+                max = 128;
+        } else
+                return fail(ret_reason, "expected an IPv4 or IPv6 address, optionally /BITS");
+        bits = max;
+        if (slash && parse_uint64(slash + 1, 0, max, &bits) < 0)
+                return fail(ret_reason, p.family == AF_INET ? "prefix length must be 0..32" : "prefix length must be 0..128");
+        p.bits = (uint8_t)bits;
+        for (unsigned i = p.bits; i < max; i++)
+                if (p.addr[i / 8] & (0x80 >> (i % 8)))
+                        return fail(ret_reason, "host bits set after the prefix length (e.g. 10.0.0.0/8, not 10.1.2.3/8)");
+        *ret = p;
+        return 0;
+}
+
+const char *address_prefix_format(const AddressPrefix *p, char *buf, size_t size) {
+        char text[INET6_ADDRSTRLEN];
+
+        (void)inet_ntop(p->family, p->addr, text, sizeof text);
+        (void)snprintf(buf, size, "%s/%u", text, p->bits);
+        return buf;
+}
+
+static bool prefix_bits_equal(const uint8_t *a, const uint8_t *b, unsigned bits) {
+        if (memcmp(a, b, bits / 8) != 0)
+                return false;
+        if (bits % 8 == 0)
+                return true;
+        return ((a[bits / 8] ^ b[bits / 8]) & (uint8_t)(0xff << (8 - bits % 8))) == 0;
+}
+
+bool address_prefix_match(const AddressPrefix *p, const struct sockaddr *sa, socklen_t len) {
+        const uint8_t *addr;
+        int family;
+
+        if (sa->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) {
+                family = AF_INET;
+                addr = (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
+        } else if (sa->sa_family == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6)) {
+                const struct in6_addr *a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+
+                family = IN6_IS_ADDR_V4MAPPED(a6) ? AF_INET : AF_INET6;
+                addr = family == AF_INET ? a6->s6_addr + 12 : a6->s6_addr;
+        } else
+                return false;
+        return family == p->family && prefix_bits_equal(addr, p->addr, p->bits);
 }

@@ -2,7 +2,10 @@
 #pragma once
 
 /*
- * Listen addresses as written by users: [MODE@]ADDRESS, where ADDRESS is
+ * Listen addresses as written by users: [MODE[+proxy]@]ADDRESS. MODE is oneshot (the
+ * default), line or metrics; +proxy (oneshot or line) means every connection starts
+ * with a PROXY protocol header, and "+proxy@ADDRESS" alone means oneshot+proxy.
+ * ADDRESS is
  *   HOST:PORT     IPv4 literal or host name (resolved when binding)
  *   [V6]:PORT     IPv6 literal, IPv6 only; a link-local one needs a scope,
  *                 [fe80::1%IFNAME]:PORT or [fe80::1%INDEX]:PORT
@@ -14,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
@@ -34,6 +38,7 @@ typedef enum AddressKind {
 
 typedef struct ListenAddress {
         ProtocolMode mode;
+        bool proxy;                             /* +proxy: a PROXY protocol header comes first */
         AddressKind kind;
         bool ipv6;                              /* ADDRESS_INET written in brackets */
         uint16_t port;
@@ -45,8 +50,17 @@ typedef struct ListenAddress {
 /* Returns 0, or -EINVAL with *ret_reason (if given) a short static explanation. */
 int listen_address_parse(const char *s, ListenAddress *ret, const char **ret_reason);
 
+/* A listener mode, the n bytes at s: "oneshot", "line", "metrics", "oneshot+proxy",
+ * "line+proxy", or "+proxy" (oneshot). Returns 0, or -EINVAL. (The part of a listen
+ * address before '@', and systemd's FileDescriptorName=.) */
+int listen_mode_parse(const char *s, size_t n, ProtocolMode *ret_mode, bool *ret_proxy);
+
+/* "oneshot", "line+proxy", "metrics": what listen_mode_parse() reads back. */
+const char *listen_mode_format(ProtocolMode mode, bool proxy, char *buf, size_t size);
+#define LISTEN_MODE_STRING_MAX 16
+
 /* Canonical form, parseable again: "line@[::1]:9998", "oneshot@:9999", "oneshot@unix:/run/x",
- * "oneshot@[fe80::1%eth0]:9999". */
+ * "oneshot+proxy@[fe80::1%eth0]:9999". */
 const char *listen_address_format(const ListenAddress *a, char *buf, size_t size);
 
 bool listen_address_equal(const ListenAddress *a, const ListenAddress *b);
@@ -60,6 +74,25 @@ const char *sockaddr_format(const struct sockaddr *sa, socklen_t len, char *buf,
  * scope if given (an interface name), else sin6_scope_id ("[fe80::1%eth0]:9999"). */
 const char *sockaddr_format_local(const struct sockaddr *sa, socklen_t len, const char *scope, char *buf,
                                   size_t size);
+
+/* An address prefix, "10.0.0.0/8", "2001:db8::/32", or one address ("192.0.2.7", "::1"). */
+typedef struct AddressPrefix {
+        int family;                             /* AF_INET or AF_INET6 */
+        uint8_t bits;                           /* prefix length: 0..32 or 0..128 */
+        uint8_t addr[16];                       /* network order; IPv4 in the first 4 bytes */
+} AddressPrefix;
+
+#define ADDRESS_PREFIX_STRING_MAX (INET6_ADDRSTRLEN + 4)
+
+/* Strict: the host bits must be zero ("10.1.2.3/8" is refused: it is either a typo or
+ * means 10.0.0.0/8). Returns 0, or -EINVAL with *ret_reason (if given) why. */
+int address_prefix_parse(const char *s, AddressPrefix *ret, const char **ret_reason);
+
+/* "10.0.0.0/8", "::1/128". */
+const char *address_prefix_format(const AddressPrefix *p, char *buf, size_t size);
+
+/* Whether sa (AF_INET or AF_INET6; an IPv4-mapped IPv6 address counts as IPv4) lies in p. */
+bool address_prefix_match(const AddressPrefix *p, const struct sockaddr *sa, socklen_t len);
 
 /* Fills a sockaddr_un from a path as written after "unix:". Returns the length to pass to bind(). */
 int sockaddr_un_set(struct sockaddr_un *sun, const char *path, socklen_t *ret_len);

@@ -17,6 +17,7 @@
 typedef enum ProtocolMode {
         PROTOCOL_ONESHOT,       /* one message per connection, reply without LF, then close */
         PROTOCOL_LINE,          /* LF-terminated messages, pipelined, reply plus LF each */
+        PROTOCOL_METRICS,       /* not an ack protocol: a listener for ackd's own metrics (HTTP) */
         _PROTOCOL_MAX,
         _PROTOCOL_INVALID = -EINVAL,
 } ProtocolMode;
@@ -25,10 +26,12 @@ static inline const char *protocol_mode_to_string(ProtocolMode m) {
         switch (m) {
         case PROTOCOL_ONESHOT: return "oneshot";
         case PROTOCOL_LINE:    return "line";
+        case PROTOCOL_METRICS: return "metrics";
         default:               return NULL;
         }
 }
 
+/* The ack protocols only (ackc's -m); listen_mode_parse() knows the listener modes. */
 static inline ProtocolMode protocol_mode_from_string(const char *s) {
         if (s && strcmp(s, "oneshot") == 0)
                 return PROTOCOL_ONESHOT;

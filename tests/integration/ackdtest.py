@@ -49,7 +49,7 @@ ROOT_ARGS = ["--allow-root"] if os.geteuid() == 0 else []
 
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 
-LISTENING = re.compile(r"Listening on (\S+) \((oneshot|line)")
+LISTENING = re.compile(r"Listening on (\S+) \(((?:oneshot|line)(?:\+proxy)?|metrics)")
 
 WRAPPER = shlex.split(os.environ.get("ACKD_WRAPPER", ""))
 TIMEOUT_SCALE = float(os.environ.get("ACKD_TIMEOUT_SCALE") or (10 if WRAPPER else 1))

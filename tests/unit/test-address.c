@@ -49,7 +49,7 @@ static const GoodAddress good[] = {
         { "unix:/a@b", ADDRESS_UNIX, false, 0, NULL, "/a@b" },
 };
 
-static void assert_good(const char *text, const GoodAddress *g, ProtocolMode mode) {
+static void assert_good_mode(const char *text, const GoodAddress *g, ProtocolMode mode, bool proxy) {
         ListenAddress a;
         const char *reason = NULL;
         int r;
@@ -58,6 +58,7 @@ static void assert_good(const char *text, const GoodAddress *g, ProtocolMode mod
         r = listen_address_parse(text, &a, &reason);
         ck_assert_msg(r == 0, "'%s' rejected: %s", text, reason ? reason : "(no reason)");
         ck_assert_msg(a.mode == mode, "'%s': mode %d", text, (int)a.mode);
+        ck_assert_msg(a.proxy == proxy, "'%s': proxy %d", text, (int)a.proxy);
         ck_assert_msg(a.kind == g->kind, "'%s': kind %d", text, (int)a.kind);
         ck_assert_msg(a.ipv6 == g->ipv6, "'%s': ipv6 %d", text, a.ipv6);
         if (g->kind != ADDRESS_UNIX)
@@ -68,6 +69,10 @@ static void assert_good(const char *text, const GoodAddress *g, ProtocolMode mod
                 ck_assert_str_eq(a.path, g->path);
         if (g->kind == ADDRESS_INET)
                 ck_assert_str_eq(a.scope, g->scope ? g->scope : "");
+}
+
+static void assert_good(const char *text, const GoodAddress *g, ProtocolMode mode) {
+        assert_good_mode(text, g, mode, false);
 }
 
 START_TEST(test_parse_accepts_every_address_form) {
@@ -84,6 +89,63 @@ START_TEST(test_parse_accepts_mode_prefix_on_every_form) {
                 assert_good(buf, &good[i], PROTOCOL_LINE);
                 (void)snprintf(buf, sizeof buf, "oneshot@%s", good[i].text);
                 assert_good(buf, &good[i], PROTOCOL_ONESHOT);
+                (void)snprintf(buf, sizeof buf, "metrics@%s", good[i].text);
+                assert_good(buf, &good[i], PROTOCOL_METRICS);
+                (void)snprintf(buf, sizeof buf, "line+proxy@%s", good[i].text);
+                assert_good_mode(buf, &good[i], PROTOCOL_LINE, true);
+                (void)snprintf(buf, sizeof buf, "oneshot+proxy@%s", good[i].text);
+                assert_good_mode(buf, &good[i], PROTOCOL_ONESHOT, true);
+                /* "+proxy" alone means oneshot. */
+                (void)snprintf(buf, sizeof buf, "+proxy@%s", good[i].text);
+                assert_good_mode(buf, &good[i], PROTOCOL_ONESHOT, true);
+        }
+}
+END_TEST
+
+START_TEST(test_listen_mode_parse_and_format) {
+        static const struct {
+                const char *text;
+                ProtocolMode mode;
+                bool proxy;
+                const char *canonical;
+        } modes[] = {
+                { "oneshot", PROTOCOL_ONESHOT, false, "oneshot" },
+                { "line", PROTOCOL_LINE, false, "line" },
+                { "metrics", PROTOCOL_METRICS, false, "metrics" },
+                { "oneshot+proxy", PROTOCOL_ONESHOT, true, "oneshot+proxy" },
+                { "line+proxy", PROTOCOL_LINE, true, "line+proxy" },
+                { "+proxy", PROTOCOL_ONESHOT, true, "oneshot+proxy" },
+        };
+        static const char *const bad[] = {
+                "", "proxy", "metrics+proxy", "line+proxy+proxy", "line+", "+", "oneshot+PROXY", "Line",
+                "line ", " line", "ackd.socket", "oneshot+proxyx",
+        };
+        char buf[LISTEN_MODE_STRING_MAX];
+
+        for (size_t i = 0; i < ELEMENTSOF(modes); i++) {
+                ProtocolMode mode;
+                bool proxy;
+
+                ck_assert_int_eq(listen_mode_parse(modes[i].text, strlen(modes[i].text), &mode, &proxy), 0);
+                ck_assert_int_eq(mode, modes[i].mode);
+                ck_assert_int_eq(proxy, modes[i].proxy);
+                ck_assert_str_eq(listen_mode_format(mode, proxy, buf, sizeof buf), modes[i].canonical);
+        }
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                ProtocolMode mode = PROTOCOL_LINE;
+                bool proxy = true;
+
+                ck_assert_msg(listen_mode_parse(bad[i], strlen(bad[i]), &mode, &proxy) == -EINVAL, "'%s' accepted",
+                              bad[i]);
+        }
+        /* Only the n bytes given count. */
+        {
+                ProtocolMode mode;
+                bool proxy;
+
+                ck_assert_int_eq(listen_mode_parse("line+proxy@x", 4, &mode, &proxy), 0);
+                ck_assert_int_eq(mode, PROTOCOL_LINE);
+                ck_assert(!proxy);
         }
 }
 END_TEST
@@ -170,6 +232,10 @@ START_TEST(test_parse_rejects_unknown_mode) {
                 { "LINE@:1", "mode" },
                 { "oneshotoneshotoneshot@:1", "mode" },
                 { "foo@unix:/x", "mode" },
+                { "metrics+proxy@:1", "mode" },
+                { "proxy@:1", "mode" },
+                { "line+proxy+proxy@:1", "mode" },
+                { "line+@:1", "mode" },
         };
         assert_bad(bad, ELEMENTSOF(bad));
 }
@@ -288,7 +354,8 @@ START_TEST(test_parse_rejects_bad_unix_paths) {
 END_TEST
 
 static void assert_same(const ListenAddress *a, const ListenAddress *b, const char *text) {
-        ck_assert_msg(a->mode == b->mode && a->kind == b->kind && a->port == b->port, "'%s' changed", text);
+        ck_assert_msg(a->mode == b->mode && a->proxy == b->proxy && a->kind == b->kind && a->port == b->port,
+                      "'%s' changed", text);
         if (a->kind == ADDRESS_INET) {
                 ck_assert_msg(a->ipv6 == b->ipv6, "'%s' changed family", text);
                 ck_assert_str_eq(a->host, b->host);
@@ -300,7 +367,7 @@ static void assert_same(const ListenAddress *a, const ListenAddress *b, const ch
 }
 
 START_TEST(test_format_round_trips_every_form) {
-        static const char *const prefixes[] = { "", "line@", "oneshot@" };
+        static const char *const prefixes[] = { "", "line@", "oneshot@", "metrics@", "line+proxy@", "+proxy@" };
 
         for (size_t i = 0; i < ELEMENTSOF(good); i++)
                 for (size_t j = 0; j < ELEMENTSOF(prefixes); j++) {
@@ -609,6 +676,7 @@ Suite *make_suite(void) {
         tc = tcase_create("parse");
         tcase_add_test(tc, test_parse_accepts_every_address_form);
         tcase_add_test(tc, test_parse_accepts_mode_prefix_on_every_form);
+        tcase_add_test(tc, test_listen_mode_parse_and_format);
         tcase_add_test(tc, test_parse_accepts_unix_path_of_107_bytes_not_108);
         tcase_add_test(tc, test_parse_accepts_host_of_255_bytes_not_256);
         tcase_add_test(tc, test_parse_rejects_empty_address);

@@ -11,13 +11,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "connection.h"
+#include "connection-internal.h"
+#include "proxy-protocol.h"
 #include "macro.h"
 #include "settings.h"
 #include "time-util.h"
@@ -28,7 +30,7 @@
 typedef struct Fixture {
         ConnectionContext ctx;
         Admission admission;
-        RateLimit busy_log;
+        ConnectionLogLimits log_limits;
         Listener listener;
         Settings settings;
         int epoll_fd;
@@ -36,19 +38,28 @@ typedef struct Fixture {
 
 static Fixture f;
 
-static void fixture_setup(ProtocolMode mode, int family, uint64_t max_message, uint64_t max_connections) {
-        f = (Fixture){ .busy_log = RATELIMIT_INIT(USEC_PER_SEC) };
+/* The settings every case starts from, which a case may change before fixture_start(). */
+static void fixture_settings(ProtocolMode mode, int family, uint64_t max_message) {
+        f = (Fixture){ .log_limits = { .busy = RATELIMIT_INIT(USEC_PER_SEC), .proxy = RATELIMIT_INIT(USEC_PER_SEC) } };
         settings_init(&f.settings);
         f.settings.max_message = max_message;
         f.settings.idle_timeout_ms = 10000;
         f.listener = (Listener){ .fd = -1, .mode = mode, .family = family };
+}
+
+static void fixture_start(uint64_t max_connections) {
         admission_set_limits(&f.admission, &(AdmissionLimits){ .max_connections = max_connections,
                                                                .max_rejecting = 1 });
         f.epoll_fd = epoll_create1(EPOLL_CLOEXEC);
         ck_assert_int_ge(f.epoll_fd, 0);
-        ck_assert_int_eq(connection_context_init(&f.ctx, f.epoll_fd, 1, &f.admission, &f.busy_log), 0);
+        ck_assert_int_eq(connection_context_init(&f.ctx, f.epoll_fd, 1, &f.admission, &f.log_limits), 0);
         f.ctx.now = 1000;
-        ck_assert_int_eq(connection_context_use(&f.ctx, profile_new(&f.settings)), 0);
+        ck_assert_int_eq(connection_context_use(&f.ctx, profile_new(&f.settings, 0)), 0);
+}
+
+static void fixture_setup(ProtocolMode mode, int family, uint64_t max_message, uint64_t max_connections) {
+        fixture_settings(mode, family, max_message);
+        fixture_start(max_connections);
 }
 
 static void fixture_teardown(void) {
@@ -97,18 +108,23 @@ static void tcp_pair(int *client, int *server) {
         close(l);
 }
 
+static bool queue_holds(const TimerQueue *q, const TimerEntry *entry) {
+        for (TimerEntry *e = timer_queue_first(q); e; e = timer_queue_next(q, e))
+                if (e == entry)
+                        return true;
+        return false;
+}
+
 /* The timer is armed in exactly the queue the state calls for. */
 static void assert_timer_queue(const Connection *c) {
-        const TimerQueue *want = c->state == CONNECTION_LINGER ? &f.ctx.linger : &c->profile->idle;
-        const TimerQueue *other = c->state == CONNECTION_LINGER ? &c->profile->idle : &f.ctx.linger;
-        bool found = false;
+        const TimerQueue *queues[] = { &f.ctx.linger, &c->profile->proxy, &c->profile->idle };
+        const char *const names[] = { "linger", "proxy", "idle" };
+        size_t want = c->state == CONNECTION_LINGER ? 0 : c->state == CONNECTION_HEADER ? 1 : 2;
 
         ck_assert(timer_entry_armed(&c->timer));
-        for (TimerEntry *e = timer_queue_first(want); e; e = timer_queue_next(want, e))
-                found |= e == &c->timer;
-        ck_assert_msg(found, "timer not in the %s queue", c->state == CONNECTION_LINGER ? "linger" : "idle");
-        for (TimerEntry *e = timer_queue_first(other); e; e = timer_queue_next(other, e))
-                ck_assert_msg(e != &c->timer, "timer also in the other queue");
+        for (size_t i = 0; i < ELEMENTSOF(queues); i++)
+                ck_assert_msg(queue_holds(queues[i], &c->timer) == (i == want), "timer %s the %s queue",
+                              i == want ? "not in" : "also in", names[i]);
 }
 
 static bool alive(const Connection *c) {
@@ -140,8 +156,12 @@ static unsigned pump(Connection *c) {
 
 static Connection *accept_one(int server) {
         struct sockaddr_storage ss = { .ss_family = AF_UNIX };
-        Connection *c = connection_accept(&f.ctx, &f.listener, server, (struct sockaddr *)&ss,
-                                          sizeof(sa_family_t));
+        socklen_t len = sizeof ss;
+        Connection *c;
+
+        if (getpeername(server, (struct sockaddr *)&ss, &len) < 0 || ss.ss_family == AF_UNIX)
+                len = sizeof(sa_family_t);
+        c = connection_accept(&f.ctx, &f.listener, server, (struct sockaddr *)&ss, len);
 
         if (c)
                 assert_timer_queue(c);
@@ -799,6 +819,281 @@ START_TEST(test_unix_peer_leaving_replies_unread_is_an_error) {
 }
 END_TEST
 
+/* --- PROXY protocol (+proxy listeners) ---------------------------------------------------------- */
+
+#define V1_HEADER "PROXY TCP4 203.0.113.7 127.0.0.1 5555 9999\r\n"
+
+static const char v2_signature[12] = "\r\n\r\n\0\r\nQUIT\n";
+
+/* A v2 PROXY TCP4 header from 198.51.100.9:4242 with `tlv` bytes of a NOOP TLV after the
+ * addresses. Returns its length. */
+static size_t v2_header(uint8_t *buf, size_t tlv) {
+        size_t n = 16 + 12 + (tlv ? 3 + tlv : 0);
+
+        memcpy(buf, v2_signature, 12);
+        buf[12] = 0x21;
+        buf[13] = 0x11;
+        buf[14] = (uint8_t)((n - 16) >> 8);
+        buf[15] = (uint8_t)(n - 16);
+        memcpy(buf + 16, (const uint8_t[]){ 198, 51, 100, 9, 127, 0, 0, 1, 0x10, 0x92, 0x27, 0x0f }, 12);
+        if (tlv) {
+                buf[28] = 0x04;         /* PP2_TYPE_NOOP */
+                buf[29] = (uint8_t)(tlv >> 8);
+                buf[30] = (uint8_t)tlv;
+                memset(buf + 31, 0, tlv);
+        }
+        return n;
+}
+
+static void proxy_setup(ProtocolMode mode, int family) {
+        fixture_settings(mode, family, 1024);
+        f.listener.proxy = true;
+        f.settings.proxy_timeout_ms = 3000;
+}
+
+static void assert_client_address(const Connection *c, const char *want) {
+        char buf[ADDRESS_STRING_MAX];
+
+        ck_assert_uint_ne(c->peer, 0);
+        ck_assert_str_eq(connection_peer(c, &f.ctx, buf, sizeof buf), want);
+        ck_assert_ptr_null(f.ctx.peers.items[c->peer].header);
+}
+
+START_TEST(test_proxy_header_and_message_in_one_read_are_answered_at_accept) {
+        char buf[64];
+        int client, server;
+        Connection *c;
+
+        /* As with TCP_DEFER_ACCEPT: the first bytes are there when the socket is accepted.
+         * The reply leaves from connection_accept() itself, before any epoll wakeup. */
+        proxy_setup(PROTOCOL_ONESHOT, AF_UNIX);
+        f.listener.defer_accept = true;
+        fixture_start(10);
+        unix_pair(&client, &server, 0);
+        send_all(client, V1_HEADER "Hello World!", STRLEN(V1_HEADER) + 12);
+        c = accept_one(server);
+        ck_assert_ptr_nonnull(c);
+        ck_assert_uint_eq(c->state, CONNECTION_LINGER);
+        assert_client_address(c, "203.0.113.7:5555");
+        ck_assert_uint_eq(read_now(client, buf, sizeof buf), 4);
+        ck_assert(memcmp(buf, "ACK!", 4) == 0);
+        ck_assert_uint_eq(f.ctx.stats[0].messages, 1);
+        close(client);
+        pump(c);
+        ck_assert(!alive(c));
+        ck_assert_uint_eq(f.ctx.peers.n_used, 0);
+        fixture_teardown();
+}
+END_TEST
+
+/* Sends header + "a\nb\n" split at `split` (and the rest), one pump between; expects the
+ * two acks and the header's client address. */
+static void split_header_case(const uint8_t *header, size_t n, size_t split, const char *address) {
+        uint8_t data[PROXY_HEADER_MAX + 8];
+        char buf[64];
+        int client, server;
+        Connection *c;
+
+        memcpy(data, header, n);
+        memcpy(data + n, "a\nb\n", 4);
+        proxy_setup(PROTOCOL_LINE, AF_UNIX);
+        fixture_start(10);
+        unix_pair(&client, &server, 0);
+        c = accept_one(server);
+        ck_assert_uint_eq(c->state, CONNECTION_HEADER);
+        send_all(client, data, split);
+        pump(c);
+        ck_assert_msg(split >= n || c->state == CONNECTION_HEADER, "split %zu: state %u", split, c->state);
+        send_all(client, data + split, n + 4 - split);
+        pump(c);
+        ck_assert_msg(c->state == CONNECTION_READING, "split %zu: state %u", split, c->state);
+        assert_client_address(c, address);
+        assert_acks(buf, read_now(client, buf, sizeof buf), 2);
+        close(client);
+        pump(c);
+        fixture_teardown();
+}
+
+START_TEST(test_proxy_v1_header_split_at_every_byte) {
+        for (size_t split = 1; split <= STRLEN(V1_HEADER) + 4; split++)
+                split_header_case((const uint8_t *)V1_HEADER, STRLEN(V1_HEADER), split, "203.0.113.7:5555");
+}
+END_TEST
+
+START_TEST(test_proxy_v2_header_split_at_every_byte) {
+        uint8_t h[64];
+        size_t n = v2_header(h, 5);
+
+        for (size_t split = 1; split <= n + 4; split++)
+                split_header_case(h, n, split, "198.51.100.9:4242");
+}
+END_TEST
+
+START_TEST(test_proxy_v2_header_of_exactly_the_limit) {
+        uint8_t h[PROXY_HEADER_MAX];
+        size_t n = v2_header(h, PROXY_HEADER_MAX - 31);
+
+        ck_assert_uint_eq(n, PROXY_HEADER_MAX);
+        split_header_case(h, n, 1000, "198.51.100.9:4242");
+        split_header_case(h, n, n, "198.51.100.9:4242");
+}
+END_TEST
+
+static Connection *proxy_send(const void *data, size_t n, int *ret_client) {
+        int server;
+        Connection *c;
+
+        unix_pair(ret_client, &server, 0);
+        c = accept_one(server);
+        send_all(*ret_client, data, n);
+        pump(c);
+        return c;
+}
+
+START_TEST(test_proxy_bad_headers_are_closed_and_counted) {
+        static const char *const bad[] = {
+                "GET / HTTP/1.1\r\n\r\n", "Hello World!", "PROXY TCP4 1.2.3.4 5.6.7.8 1 2\n",
+                "PROXY TCP5 1.2.3.4 5.6.7.8 1 2\r\n", "proxy TCP4 1.2.3.4 5.6.7.8 1 2\r\n",
+        };
+        uint8_t big[64];
+        char buf[8];
+        int client;
+        Connection *c;
+
+        proxy_setup(PROTOCOL_LINE, AF_UNIX);
+        fixture_start(10);
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                c = proxy_send(bad[i], strlen(bad[i]), &client);
+                ck_assert_msg(!alive(c), "'%s' accepted", bad[i]);
+                ck_assert_int_eq(recv(client, buf, sizeof buf, MSG_DONTWAIT), 0);      /* closed, no reply */
+                close(client);
+        }
+        /* A v2 header that declares more than 4096 bytes: refused from its length field. */
+        v2_header(big, 0);
+        big[14] = 0x10;
+        big[15] = 0x00;
+        c = proxy_send(big, 16, &client);
+        ck_assert(!alive(c));
+        close(client);
+        ck_assert_uint_eq(f.ctx.stats[0].proxy_bad_headers, ELEMENTSOF(bad) + 1);
+        ck_assert_uint_eq(f.ctx.stats[0].messages, 0);
+        ck_assert_uint_eq(f.ctx.stats[0].resets, 0);
+        ck_assert_uint_eq(f.ctx.peers.n_used, 0);
+        fixture_teardown();
+}
+END_TEST
+
+START_TEST(test_proxy_truncated_header_and_bare_eof) {
+        int client;
+        Connection *c;
+
+        proxy_setup(PROTOCOL_LINE, AF_UNIX);
+        fixture_start(10);
+        /* Half a header, then EOF: a bad header. */
+        c = proxy_send("PROXY TCP4 1.2", 14, &client);
+        ck_assert_uint_eq(c->state, CONNECTION_HEADER);
+        ck_assert_uint_eq(f.ctx.peers.items[c->peer].header_len, 14);
+        ck_assert_int_eq(shutdown(client, SHUT_WR), 0);
+        pump(c);
+        ck_assert(!alive(c));
+        close(client);
+        ck_assert_uint_eq(f.ctx.stats[0].proxy_bad_headers, 1);
+        /* Connect and leave without a byte (a port check): no error. */
+        c = proxy_send("", 0, &client);
+        ck_assert_int_eq(shutdown(client, SHUT_WR), 0);
+        pump(c);
+        ck_assert(!alive(c));
+        close(client);
+        ck_assert_uint_eq(f.ctx.stats[0].proxy_bad_headers, 1);
+        fixture_teardown();
+}
+END_TEST
+
+START_TEST(test_proxy_header_timeout) {
+        char buf[8];
+        int client;
+        Connection *c;
+
+        proxy_setup(PROTOCOL_ONESHOT, AF_UNIX);
+        fixture_start(10);
+        c = proxy_send("PROXY ", 6, &client);
+        ck_assert_uint_eq(c->state, CONNECTION_HEADER);
+        ck_assert_uint_eq(c->timer.deadline, 1000 + 3000);
+        ck_assert_uint_eq(connection_next_deadline(&f.ctx), 1000 + 3000);
+        f.ctx.now += 2999;
+        connection_run_timers(&f.ctx);
+        ck_assert(alive(c));
+        f.ctx.now += 1;
+        connection_run_timers(&f.ctx);
+        ck_assert(!alive(c));
+        ck_assert_int_eq(recv(client, buf, sizeof buf, MSG_DONTWAIT), 0);
+        ck_assert_uint_eq(f.ctx.stats[0].proxy_timeouts, 1);
+        ck_assert_uint_eq(f.ctx.stats[0].idle_timeouts, 0);
+        close(client);
+        fixture_teardown();
+}
+END_TEST
+
+START_TEST(test_proxy_local_keeps_the_connection_address) {
+        uint8_t h[16];
+        char buf[64];
+        int client;
+        Connection *c;
+
+        memcpy(h, v2_signature, 12);
+        h[12] = 0x20;           /* LOCAL: HAProxy's own health checks */
+        h[13] = 0x00;
+        h[14] = h[15] = 0;
+        proxy_setup(PROTOCOL_LINE, AF_UNIX);
+        fixture_start(10);
+        c = proxy_send(h, sizeof h, &client);
+        ck_assert_uint_eq(c->state, CONNECTION_READING);
+        ck_assert_uint_eq(f.ctx.peers.items[c->peer].addr_len, 0);
+        {
+                char want[64];
+
+                (void)snprintf(want, sizeof want, "unix peer pid %d", (int)getpid());
+                ck_assert_str_eq(connection_peer(c, &f.ctx, buf, sizeof buf), want);
+        }
+        send_all(client, "ping\n", 5);
+        pump(c);
+        assert_acks(buf, read_now(client, buf, sizeof buf), 1);
+        close(client);
+        pump(c);
+        fixture_teardown();
+}
+END_TEST
+
+START_TEST(test_proxy_from_refuses_other_sources_at_once) {
+        int client, server;
+        char buf[8];
+
+        proxy_setup(PROTOCOL_LINE, AF_INET);
+        ck_assert_int_eq(address_prefix_parse("10.0.0.0/8", &f.settings.proxy_from[0], NULL), 0);
+        f.settings.n_proxy_from = 1;
+        fixture_start(10);
+        tcp_pair(&client, &server);
+        ck_assert_ptr_null(accept_one(server));
+        ck_assert_int_eq(recv(client, buf, sizeof buf, 0), 0);
+        ck_assert_uint_eq(f.ctx.stats[0].proxy_untrusted, 1);
+        ck_assert_uint_eq(f.ctx.stats[0].accepted, 1);
+        ck_assert_uint_eq(admission_active(&f.admission), 0);
+        close(client);
+        /* Loopback allowed: served. */
+        fixture_teardown();
+        proxy_setup(PROTOCOL_LINE, AF_INET);
+        ck_assert_int_eq(address_prefix_parse("127.0.0.0/8", &f.settings.proxy_from[0], NULL), 0);
+        f.settings.n_proxy_from = 1;
+        fixture_start(10);
+        tcp_pair(&client, &server);
+        ck_assert_ptr_nonnull(accept_one(server));
+        ck_assert_uint_eq(f.ctx.stats[0].proxy_untrusted, 0);
+        close(client);
+        pump(NULL);
+        fixture_teardown();
+}
+END_TEST
+
 Suite *make_suite(void);
 
 Suite *make_suite(void) {
@@ -829,6 +1124,19 @@ Suite *make_suite(void) {
         tc = tcase_create("admission");
         tcase_add_test(tc, test_over_the_limit_err_busy_then_refused);
         tcase_add_test(tc, test_admission_limits_fit_under_the_fd_limit);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("proxy");
+        tcase_set_timeout(tc, 60);
+        tcase_add_test(tc, test_proxy_header_and_message_in_one_read_are_answered_at_accept);
+        tcase_add_test(tc, test_proxy_v1_header_split_at_every_byte);
+        tcase_add_test(tc, test_proxy_v2_header_split_at_every_byte);
+        tcase_add_test(tc, test_proxy_v2_header_of_exactly_the_limit);
+        tcase_add_test(tc, test_proxy_bad_headers_are_closed_and_counted);
+        tcase_add_test(tc, test_proxy_truncated_header_and_bare_eof);
+        tcase_add_test(tc, test_proxy_header_timeout);
+        tcase_add_test(tc, test_proxy_local_keeps_the_connection_address);
+        tcase_add_test(tc, test_proxy_from_refuses_other_sources_at_once);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("resets");

@@ -4,6 +4,7 @@
  * are the documented ones, every bad value is an error naming where it came
  * from, and the command line wins over the file.
  */
+#include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
 #include <stdio.h>
@@ -377,6 +378,45 @@ START_TEST(test_apply_accepts_boundary_values) {
 }
 END_TEST
 
+START_TEST(test_proxy_from_prefixes) {
+        Settings st;
+        char err[SETTINGS_ERROR_MAX], buf[ADDRESS_PREFIX_STRING_MAX];
+        struct sockaddr_in in = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(0x0a010203) };
+        struct sockaddr_in6 mapped = { .sin6_family = AF_INET6 }, v6 = { .sin6_family = AF_INET6 };
+
+        ck_assert_int_eq(inet_pton(AF_INET6, "::ffff:10.1.2.3", &mapped.sin6_addr), 1);
+        ck_assert_int_eq(inet_pton(AF_INET6, "2001:db8::7", &v6.sin6_addr), 1);
+        settings_init(&st);
+        ck_assert_uint_eq(st.n_proxy_from, 0);
+        ck_assert_int_eq(settings_apply(&st, OPTION_PROXY_FROM, "10.0.0.0/8", err, sizeof err), 0);
+        ck_assert_int_eq(settings_apply(&st, OPTION_PROXY_FROM, "2001:db8::/32", err, sizeof err), 0);
+        ck_assert_int_eq(settings_apply(&st, OPTION_PROXY_FROM, "192.0.2.7", err, sizeof err), 0);
+        ck_assert_uint_eq(st.n_proxy_from, 3);
+        ck_assert_str_eq(address_prefix_format(&st.proxy_from[0], buf, sizeof buf), "10.0.0.0/8");
+        ck_assert_str_eq(address_prefix_format(&st.proxy_from[2], buf, sizeof buf), "192.0.2.7/32");
+        ck_assert(address_prefix_match(&st.proxy_from[0], (struct sockaddr *)&in, sizeof in));
+        ck_assert(address_prefix_match(&st.proxy_from[0], (struct sockaddr *)&mapped, sizeof mapped));
+        ck_assert(!address_prefix_match(&st.proxy_from[1], (struct sockaddr *)&mapped, sizeof mapped));
+        ck_assert(address_prefix_match(&st.proxy_from[1], (struct sockaddr *)&v6, sizeof v6));
+        ck_assert(!address_prefix_match(&st.proxy_from[2], (struct sockaddr *)&in, sizeof in));
+        in.sin_addr.s_addr = htonl(0xc0000207);
+        ck_assert(address_prefix_match(&st.proxy_from[2], (struct sockaddr *)&in, sizeof in));
+        in.sin_addr.s_addr = htonl(0x0b000000);
+        ck_assert(!address_prefix_match(&st.proxy_from[0], (struct sockaddr *)&in, sizeof in));
+        /* /0 matches everything of its family; odd prefix lengths compare the right bits. */
+        ck_assert_int_eq(settings_apply(&st, OPTION_PROXY_FROM, "0.0.0.0/0", err, sizeof err), 0);
+        ck_assert(address_prefix_match(&st.proxy_from[3], (struct sockaddr *)&in, sizeof in));
+        ck_assert(!address_prefix_match(&st.proxy_from[3], (struct sockaddr *)&v6, sizeof v6));
+        ck_assert_int_eq(settings_apply(&st, OPTION_PROXY_FROM, "10.0.0.0/13", err, sizeof err), 0);
+        in.sin_addr.s_addr = htonl(0x0a070000);
+        ck_assert(address_prefix_match(&st.proxy_from[4], (struct sockaddr *)&in, sizeof in));
+        in.sin_addr.s_addr = htonl(0x0a080000);
+        ck_assert(!address_prefix_match(&st.proxy_from[4], (struct sockaddr *)&in, sizeof in));
+        ck_assert_int_eq(st.proxy_timeout_ms, 3000);
+        ck_assert_int_eq(st.shutdown_delay_ms, 0);
+}
+END_TEST
+
 START_TEST(test_apply_rejects_bad_value_for_every_option) {
         static const struct {
                 OptionId id;
@@ -422,6 +462,22 @@ START_TEST(test_apply_rejects_bad_value_for_every_option) {
                 { OPTION_ACK, "a\tb" },
                 { OPTION_ACK, "\x7f" },
                 { OPTION_ACK, A256 },
+                { OPTION_PROXY_FROM, "" },
+                { OPTION_PROXY_FROM, "10.1.2.3/8" },
+                { OPTION_PROXY_FROM, "10.0.0.0/33" },
+                { OPTION_PROXY_FROM, "::/129" },
+                { OPTION_PROXY_FROM, "10.0.0.0/" },
+                { OPTION_PROXY_FROM, "10.0.0.0/-1" },
+                { OPTION_PROXY_FROM, "example.com" },
+                { OPTION_PROXY_FROM, "10.0.0/8" },
+                { OPTION_PROXY_FROM, "any" },
+                { OPTION_PROXY_TIMEOUT, "0" },
+                { OPTION_PROXY_TIMEOUT, "2h" },
+                { OPTION_PROXY_TIMEOUT, "abc" },
+                { OPTION_PROXY_TIMEOUT, "" },
+                { OPTION_SHUTDOWN_DELAY, "2h" },
+                { OPTION_SHUTDOWN_DELAY, "-1" },
+                { OPTION_SHUTDOWN_DELAY, "x" },
                 { OPTION_LOG_LEVEL, "loud" },
                 { OPTION_LOG_LEVEL, "" },
                 { OPTION_LOG_LEVEL, "crit" },
@@ -901,6 +957,7 @@ Suite *make_suite(void) {
         tc = tcase_create("apply");
         tcase_add_test(tc, test_apply_accepts_boundary_values);
         tcase_add_test(tc, test_apply_rejects_bad_value_for_every_option);
+        tcase_add_test(tc, test_proxy_from_prefixes);
         tcase_add_test(tc, test_apply_rejects_options_that_are_not_settings);
         tcase_add_test(tc, test_apply_listen_stops_at_the_listener_limit);
         suite_add_tcase(s, tc);
