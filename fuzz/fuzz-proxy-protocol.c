@@ -8,8 +8,8 @@
  *    waits (0) until one gets a verdict, and longer buffers, the whole input
  *    included, get that same verdict: the same error, or the same header. A
  *    header is accepted exactly when its last byte arrives.
- *  - An accepted header lies within the input and within PROXY_HEADER_MAX
- *    bytes (a v1 line within PROXY_V1_MAX).
+ *  - A verdict comes by PROXY_HEADER_MAX bytes (PROXY_V1_MAX for a v1 line),
+ *    and an accepted header lies within the input and those bounds.
  *  - Its addresses, built back into a header by each version that can carry
  *    them and parsed again, come back the same.
  *  - The input read as an address: a v1 line with it as the source address is
@@ -107,7 +107,7 @@ static size_t next_length(size_t verdict_at, size_t len, size_t size) {
 static void assert_any_chunking_agrees(const uint8_t *data, size_t size) {
         uint8_t *buf = malloc(size > 0 ? size : 1);
         ProxyHeader first = { 0 }, h = { 0 };
-        size_t at = 0;
+        size_t at = 0, bound = size > 0 && data[0] == 'P' ? PROXY_V1_MAX : PROXY_HEADER_MAX;
         int verdict = 0, r;
 
         fuzz_assert(buf);
@@ -118,6 +118,11 @@ static void assert_any_chunking_agrees(const uint8_t *data, size_t size) {
                 if (verdict != 0)
                         break;
         }
+        /* A connection holding the bound has its verdict. */
+        if (verdict != 0)
+                fuzz_assert(at <= bound);
+        else
+                fuzz_assert(size < bound);
         if (verdict > 0) {
                 fuzz_assert((size_t)verdict == at && first.length == at);
                 assert_sane(&first, at);
