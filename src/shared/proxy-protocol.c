@@ -81,12 +81,12 @@ static bool ipv4_scan_done(const Ipv4Scan *s) {
  * group count, a group's length or the separators rule out every completion.
  */
 typedef struct Ipv6Scan {
-        unsigned groups;  /* ended by a ':' */
-        unsigned digits;  /* of the current group */
-        unsigned colons;  /* at the end of what was read: 0, 1 or 2 */
-        bool compressed;  /* "::" seen */
-        bool octet;       /* the current group may still be the first number of a dotted quad */
-        bool dotted;      /* it was: the rest is read by ipv4 */
+        unsigned groups; /* ended by a ':' */
+        unsigned digits; /* of the current group */
+        unsigned colons; /* at the end of what was read: 0, 1 or 2 */
+        bool compressed; /* "::" seen */
+        bool octet;      /* the current group may still be the first number of a dotted quad */
+        bool dotted;     /* it was: the rest is read by ipv4 */
         Ipv4Scan ipv4;
 } Ipv6Scan;
 
@@ -122,8 +122,7 @@ static bool ipv6_scan(Ipv6Scan *s, char c) {
                 return false; /* a single leading ':' */
         if (c == '.') {
                 /* The dotted quad takes two groups and ends the address. */
-                if (s->digits == 0 || !s->octet ||
-                    (s->compressed ? s->groups + 2 > 7 : s->groups != 6))
+                if (s->digits == 0 || !s->octet || (s->compressed ? s->groups + 2 > 7 : s->groups != 6))
                         return false;
                 s->dotted = true;
                 return ipv4_scan(&s->ipv4, c);

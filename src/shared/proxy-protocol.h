@@ -31,8 +31,8 @@
  *   - The line ends at the first CR, which must be followed by LF: a lone CR
  *     or LF is refused, as the specification says. After UNKNOWN any other
  *     byte is ignored up to the CRLF, as the specification says.
- *   - At most PROXY_V1_MAX (107) bytes with the CRLF: a line whose 106th byte
- *     is not its CR gets -E2BIG.
+ *   - At most PROXY_V1_MAX (107) bytes with the CRLF: a line still without
+ *     its CR at the 106th byte gets -E2BIG.
  *
  * Version 2, accepted: the 12-byte signature, version 2, then
  *   - LOCAL (a health check from the proxy itself): the family byte and the
@@ -96,7 +96,8 @@ typedef struct ProxyHeader {
  * when buf is a proper prefix of what could still become a valid header (wait for more),
  * -EBADMSG when it cannot become one, -E2BIG when it would exceed PROXY_HEADER_MAX (v2)
  * or PROXY_V1_MAX (v1). Never reads beyond len. *ret (may be NULL) is written only when
- * the return value is > 0.
+ * the return value is > 0. Never 0 once len reaches PROXY_HEADER_MAX (PROXY_V1_MAX for a
+ * buffer starting with 'P'): a caller holding that many bytes has its verdict.
  */
 int proxy_header_parse(const void *buf, size_t len, ProxyHeader *ret);
 
@@ -105,8 +106,8 @@ int proxy_header_parse(const void *buf, size_t len, ProxyHeader *ret);
  * lengths, as AF_UNIX names are delimited by theirs. An AF_INET address paired with an
  * AF_INET6 one is sent as IPv4-mapped IPv6 (TCP6, family 0x21).
  *
- * v1: TCP4 or TCP6; src or dst NULL: "PROXY UNKNOWN\r\n". Writes a NUL-terminated line
- * and returns its length without the NUL.
+ * v1: TCP4 or TCP6; src or dst NULL: "PROXY UNKNOWN\r\n" (what a v1 sender must send for
+ * a UNIX connection). Writes a NUL-terminated line and returns its length without the NUL.
  * v2: LOCAL ignores the addresses; PROXY with src or dst NULL sends UNSPEC; otherwise
  * TCP over IPv4, TCP over IPv6 or UNIX stream, with no TLVs.
  *

@@ -40,14 +40,15 @@ static void assert_verdicts(const char *what, const void *buf, size_t len, size_
                 ProxyHeader h;
                 int r = parse_exact(buf, k, &h), want = k < at ? 0 : result;
 
-                ck_assert_msg(r == want, "%s: %zu of %zu bytes: got %d, want %d (verdict due at %zu)", what, k,
-                              len, r, want, at);
+                ck_assert_msg(r == want, "%s: %zu of %zu bytes: got %d, want %d (verdict due at %zu)", what,
+                              k, len, r, want, at);
                 if (r > 0)
                         ck_assert_uint_eq(h.length, (size_t)r);
         }
 }
 
-static void assert_accepted(const char *what, const void *buf, size_t len, size_t header_len, ProxyHeader *ret) {
+static void assert_accepted(const char *what, const void *buf, size_t len, size_t header_len,
+                            ProxyHeader *ret) {
         assert_verdicts(what, buf, len, header_len, (int)header_len);
         ck_assert_int_eq(proxy_header_parse(buf, len, ret), (int)header_len);
 }
@@ -66,7 +67,7 @@ static void assert_addresses(const ProxyHeader *h, const char *source, const cha
 }
 
 typedef struct GoodLine {
-        const char *text; /* the line, then maybe what the client sends after it */
+        const char *text;                 /* the line, then maybe what the client sends after it */
         const char *source, *destination; /* NULL: UNKNOWN */
 } GoodLine;
 
@@ -77,12 +78,13 @@ static const GoodLine good_lines[] = {
         /* Its longest lines, per family. */
         { "PROXY TCP4 255.255.255.255 255.255.255.255 65535 65535\r\n", "255.255.255.255:65535",
           "255.255.255.255:65535" },
-        { "PROXY TCP6 ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff 65535 "
-          "65535\r\n",
-          "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535", "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535" },
+        { "PROXY TCP6 ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff "
+          "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff 65535 65535\r\n",
+          "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535",
+          "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535" },
         { "PROXY UNKNOWN\r\n", NULL, NULL },
-        { "PROXY UNKNOWN ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff 65535 "
-          "65535\r\n",
+        { "PROXY UNKNOWN ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff "
+          "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff 65535 65535\r\n",
           NULL, NULL },
         /* Anything goes after UNKNOWN, up to the CRLF. */
         { "PROXY UNKNOWN what \x01\xff ever\r\nhello\n", NULL, NULL },
@@ -161,7 +163,8 @@ typedef struct BadLine {
         size_t decided_len, rest_len; /* from the literals: a NUL byte is one of the cases */
 } BadLine;
 
-#define BAD(decided, rest) { decided, rest, sizeof(decided) - 1, sizeof(rest) - 1 }
+#define BAD(decided, rest) \
+        { decided, rest, sizeof(decided) - 1, sizeof(rest) - 1 }
 
 static const BadLine bad_lines[] = {
         /* The keyword, its case, the separators. */
@@ -362,7 +365,8 @@ static void assert_agrees_with_inet_pton(int family, const char *text) {
         n = snprintf(line, sizeof line, "PROXY %s %s %s 1 2\r\n", family == AF_INET ? "TCP4" : "TCP6", text,
                      family == AF_INET ? "1.2.3.4" : "::1");
         r = proxy_header_parse(line, (size_t)n, &h);
-        ck_assert_msg(r == (ok ? n : -EBADMSG), "'%s': got %d, inet_pton says %s", text, r, ok ? "valid" : "invalid");
+        ck_assert_msg(r == (ok ? n : -EBADMSG), "'%s': got %d, inet_pton says %s", text, r,
+                      ok ? "valid" : "invalid");
         if (!ok)
                 return;
         if (family == AF_INET)
@@ -708,7 +712,8 @@ START_TEST(test_v2_rejects_a_block_too_short_for_the_family) {
                         char what[48];
 
                         put(&h, zeros, len);
-                        (void)snprintf(what, sizeof what, "family 0x%02x, %u bytes", families[i].family, len);
+                        (void)snprintf(what, sizeof what, "family 0x%02x, %u bytes", families[i].family,
+                                       len);
                         assert_verdicts(what, h.b, h.len, 16, -EBADMSG);
                 }
 }
@@ -781,17 +786,20 @@ typedef struct RoundTrip {
 static const RoundTrip round_trips[] = {
         { "203.0.113.7", "127.0.0.1", "PROXY TCP4 203.0.113.7 127.0.0.1 5555 9999\r\n", "203.0.113.7:5555",
           "127.0.0.1:9999" },
-        { "2001:db8::7", "::1", "PROXY TCP6 2001:db8::7 ::1 5555 9999\r\n", "[2001:db8::7]:5555", "[::1]:9999" },
+        { "2001:db8::7", "::1", "PROXY TCP6 2001:db8::7 ::1 5555 9999\r\n", "[2001:db8::7]:5555",
+          "[::1]:9999" },
         /* Mixed families: the IPv4 one is sent IPv4-mapped. */
         { "2001:db8::7", "127.0.0.1", "PROXY TCP6 2001:db8::7 ::ffff:127.0.0.1 5555 9999\r\n",
           "[2001:db8::7]:5555", "127.0.0.1:9999" },
         { "203.0.113.7", "::1", "PROXY TCP6 ::ffff:203.0.113.7 ::1 5555 9999\r\n", "203.0.113.7:5555",
           "[::1]:9999" },
         { "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
-          "PROXY TCP6 ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff 5555 "
-          "9999\r\n",
-          "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:5555", "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:9999" },
-        { "unix:/run/client.sock", "unix:/run/ackd.sock", NULL, "unix:/run/client.sock", "unix:/run/ackd.sock" },
+          "PROXY TCP6 ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff "
+          "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff 5555 9999\r\n",
+          "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:5555",
+          "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:9999" },
+        { "unix:/run/client.sock", "unix:/run/ackd.sock", NULL, "unix:/run/client.sock",
+          "unix:/run/ackd.sock" },
         { "unix:@client", "unix:@ackd", NULL, "unix:@client", "unix:@ackd" },
 };
 
@@ -799,13 +807,14 @@ START_TEST(test_builders_round_trip_through_the_parser) {
         for (size_t i = 0; i < ELEMENTSOF(round_trips); i++) {
                 const RoundTrip *t = &round_trips[i];
                 struct sockaddr_storage s, d;
-                socklen_t s_len = make_address(&s, t->source, 5555), d_len = make_address(&d, t->destination, 9999);
+                socklen_t s_len = make_address(&s, t->source, 5555),
+                          d_len = make_address(&d, t->destination, 9999);
                 char buf[PROXY_HEADER_MAX];
                 ProxyHeader p;
                 int n;
 
-                n = proxy_header_format_v1(buf, sizeof buf, (struct sockaddr *)&s, s_len, (struct sockaddr *)&d,
-                                           d_len);
+                n = proxy_header_format_v1(buf, sizeof buf, (struct sockaddr *)&s, s_len,
+                                           (struct sockaddr *)&d, d_len);
                 if (t->v1) {
                         ck_assert_int_eq(n, (int)strlen(t->v1));
                         ck_assert_str_eq(buf, t->v1);
@@ -815,8 +824,8 @@ START_TEST(test_builders_round_trip_through_the_parser) {
                 } else
                         ck_assert_int_eq(n, -EAFNOSUPPORT);
 
-                n = proxy_header_format_v2(buf, sizeof buf, PROXY_COMMAND_PROXY, (struct sockaddr *)&s, s_len,
-                                           (struct sockaddr *)&d, d_len);
+                n = proxy_header_format_v2(buf, sizeof buf, PROXY_COMMAND_PROXY, (struct sockaddr *)&s,
+                                           s_len, (struct sockaddr *)&d, d_len);
                 ck_assert_int_gt(n, 0);
                 assert_accepted(t->source, buf, (size_t)n, (size_t)n, &p);
                 ck_assert_uint_eq(p.version, 2);
@@ -873,7 +882,8 @@ START_TEST(test_builders_refuse_small_buffers_and_unsupported_families) {
         struct sockaddr_storage s, d, u;
         socklen_t s_len = make_address(&s, "2001:db8::7", 5555), d_len = make_address(&d, "::1", 9999);
         socklen_t u_len = make_address(&u, "unix:/run/x", 0);
-        struct sockaddr *sa = (struct sockaddr *)&s, *da = (struct sockaddr *)&d, *ua = (struct sockaddr *)&u;
+        struct sockaddr *sa = (struct sockaddr *)&s, *da = (struct sockaddr *)&d,
+                        *ua = (struct sockaddr *)&u;
         char buf[PROXY_HEADER_MAX];
         int n1 = proxy_header_format_v1(buf, sizeof buf, sa, s_len, da, d_len);
         int n2 = proxy_header_format_v2(buf, sizeof buf, PROXY_COMMAND_PROXY, sa, s_len, da, d_len);
@@ -882,8 +892,9 @@ START_TEST(test_builders_refuse_small_buffers_and_unsupported_families) {
         for (size_t size = 0; size <= (size_t)n1; size++)
                 ck_assert_int_eq(proxy_header_format_v1(buf, size, sa, s_len, da, d_len), -ENOBUFS);
         for (size_t size = 0; size < (size_t)n2; size++)
-                ck_assert_int_eq(proxy_header_format_v2(buf, size, PROXY_COMMAND_PROXY, sa, s_len, da, d_len),
-                                 -ENOBUFS);
+                ck_assert_int_eq(
+                        proxy_header_format_v2(buf, size, PROXY_COMMAND_PROXY, sa, s_len, da, d_len),
+                        -ENOBUFS);
         ck_assert_int_eq(proxy_header_format_v2(buf, 15, PROXY_COMMAND_LOCAL, NULL, 0, NULL, 0), -ENOBUFS);
 
         ck_assert_int_eq(proxy_header_format_v1(buf, sizeof buf, ua, u_len, ua, u_len), -EAFNOSUPPORT);
