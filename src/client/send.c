@@ -1,4 +1,10 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * Errors: the functions below return 0 or a negative errno and record in the
+ * Sender where it happened; send_run() alone turns it into one line on standard
+ * error and an exit status. What is said about a message's reply is not an error
+ * of the command: it is reported as it happens, and only sets `failed`.
+ */
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -9,6 +15,7 @@
 #include "escape.h"
 #include "log.h"
 #include "macro.h"
+#include "message-source.h"
 #include "send.h"
 #include "target.h"
 #include "time-util.h"
@@ -16,126 +23,25 @@
 /* Bytes of a message or reply shown in an error line. */
 #define SHOW_MAX 64
 
-/* --- where messages come from: the arguments, or standard input line by line ------------------- */
+/* Where the error that stopped the command happened. */
+typedef enum SendStep {
+        STEP_SETUP,
+        STEP_INPUT,             /* reading standard input */
+        STEP_CONNECT,
+        STEP_WAIT,              /* poll() */
+} SendStep;
 
-typedef struct MessageSource {
+typedef struct Sender {
         const ClientArgs *args;
-        size_t next;                    /* next argument message */
-        bool from_stdin;
-        char *buf;                      /* stdin bytes not yet returned as messages */
-        size_t start, end;
-        bool eof;
-        uint64_t lineno;
-} MessageSource;
+        const Target *target;
+        MessageSource src;
+        SendStep step;                  /* of the error returned, if any */
+        bool failed;                    /* a reply was wrong or missing (reported) */
+} Sender;
 
-static int source_init(MessageSource *s, const ClientArgs *a) {
-        *s = (MessageSource){ .args = a, .from_stdin = a->n_messages == 0 };
-        if (s->from_stdin) {
-                s->buf = malloc(SEND_LINE_MAX + 1);
-                if (!s->buf)
-                        return -ENOMEM;
-        }
-        return 0;
-}
-
-static void source_done(MessageSource *s) {
-        free(s->buf);
-        s->buf = NULL;
-}
-
-/* One read() from standard input. Blocks unless poll() said it is readable. */
-static int source_fill(MessageSource *s) {
-        ssize_t n;
-
-        if (s->start > 0) {
-                memmove(s->buf, s->buf + s->start, s->end - s->start);
-                s->end -= s->start;
-                s->start = 0;
-        }
-        n = read(STDIN_FILENO, s->buf + s->end, SEND_LINE_MAX + 1 - s->end);
-        if (n < 0 && errno == EAGAIN) {
-                /* Someone left our standard input non-blocking: wait rather than spin. */
-                struct pollfd p = { .fd = STDIN_FILENO, .events = POLLIN };
-
-                (void)poll(&p, 1, -1);
-                return 0;
-        }
-        if (n < 0)
-                return errno == EINTR ? 0 : negative_errno();
-        if (n == 0)
-                s->eof = true;
-        s->end += (size_t)n;
-        return 0;
-}
-
-/*
- * The next message: returns 1 with *ret (valid until the next call), 0 when there are
- * no more, -EAGAIN when standard input has no complete line buffered yet, -E2BIG for a
- * line longer than SEND_LINE_MAX.
- */
-static int source_next(MessageSource *s, Message *ret) {
-        const char *lf;
-        size_t avail;
-
-        if (!s->from_stdin) {
-                if (s->next >= s->args->n_messages)
-                        return 0;
-                *ret = s->args->messages[s->next++];
-                return 1;
-        }
-
-        avail = s->end - s->start;
-        lf = memchr(s->buf + s->start, '\n', avail);
-        if (lf) {
-                *ret = (Message){ .data = s->buf + s->start, .len = (size_t)(lf - (s->buf + s->start)) };
-                s->start += ret->len + 1;
-                s->lineno++;
-                return 1;
-        }
-        if (avail > SEND_LINE_MAX)
-                return -E2BIG;
-        if (!s->eof)
-                return -EAGAIN;
-        if (avail == 0)
-                return 0;
-        /* A last line without a newline is still a message. */
-        *ret = (Message){ .data = s->buf + s->start, .len = avail };
-        s->start = s->end;
-        s->lineno++;
-        return 1;
-}
-
-static bool source_exhausted(const MessageSource *s) {
-        if (!s->from_stdin)
-                return s->next >= s->args->n_messages;
-        return s->eof && s->start == s->end;
-}
-
-/* Blocking: the next message, reading standard input as needed. */
-static int source_next_blocking(MessageSource *s, Message *ret) {
-        for (;;) {
-                int r = source_next(s, ret);
-
-                if (r != -EAGAIN)
-                        return r;
-                r = source_fill(s);
-                if (r < 0)
-                        return r;
-        }
-}
-
-static int source_error(const MessageSource *s, int r) {
-        if (r == -E2BIG)
-                fprintf(stderr, "ackc: line %llu of standard input is longer than %d bytes\n",
-                        (unsigned long long)s->lineno + 1, SEND_LINE_MAX);
-        else
-                fprintf(stderr, "ackc: cannot read standard input: %s\n", STRERROR(r));
-        return EXIT_USAGE;
-}
-
-static int out_of_memory(void) {
-        fprintf(stderr, "ackc: out of memory\n");
-        return EXIT_FAILURE;
+static int sender_error(Sender *s, SendStep step, int r) {
+        s->step = step;
+        return r;
 }
 
 /* --- replies --------------------------------------------------------------------------------- */
@@ -246,9 +152,37 @@ static int read_until_eof(int fd, char *buf, size_t *ret_len, uint64_t deadline)
         }
 }
 
-/* One message on its own connection. Returns 0, EXIT_REPLY or EXIT_CONNECT. */
-static int send_oneshot_one(const ClientArgs *a, const Target *t, size_t *addr_index, const Message *m) {
-        char reply[SEND_REPLY_MAX + 1], shown[ESCAPE_BUFFER_SIZE(SHOW_MAX)];
+/* Judges what one oneshot exchange got: the reply (len bytes), how reading it ended (r),
+ * and how writing the message ended (w). Returns true if it is the expected reply. */
+static bool oneshot_judge(const ClientArgs *a, const Message *m, const char *reply, size_t len, int r, int w) {
+        char shown[ESCAPE_BUFFER_SIZE(SHOW_MAX)];
+
+        show(shown, sizeof shown, m->data, m->len);
+        if (r == -ETIMEDOUT && len == 0) {
+                fprintf(stderr, "ackc: no reply to \"%s\" within %llums\n", shown, (unsigned long long)a->timeout_ms);
+                return false;
+        }
+        if (r == -ETIMEDOUT && len == a->expect_len && memcmp(reply, a->expect, len) == 0) {
+                fprintf(stderr, "ackc: reply to \"%s\" arrived, but the server did not close the connection "
+                        "within %llums\n", shown, (unsigned long long)a->timeout_ms);
+                return false;
+        }
+        if (r == -EMSGSIZE) {
+                fprintf(stderr, "ackc: reply to \"%s\" is longer than %d bytes\n", shown, SEND_REPLY_MAX);
+                return false;
+        }
+        if (r < 0 && len == 0) {
+                fprintf(stderr, "ackc: no reply to \"%s\": %s\n", shown, STRERROR(w < 0 ? w : r));
+                return false;
+        }
+        return check_reply(a, m->data, m->len, reply, len);
+}
+
+/* One message on its own connection. Returns 0 (a wrong reply only sets s->failed), or
+ * the error of the connect. */
+static int send_oneshot_one(Sender *s, size_t *addr_index, const Message *m) {
+        const ClientArgs *a = s->args;
+        char reply[SEND_REPLY_MAX + 1];
         _cleanup_(closep) int fd = -1;
         uint64_t deadline;
         size_t len = 0;
@@ -256,66 +190,40 @@ static int send_oneshot_one(const ClientArgs *a, const Target *t, size_t *addr_i
 
         if (m->len == 0) {
                 fprintf(stderr, "ackc: an empty message cannot be sent in oneshot mode\n");
-                return EXIT_REPLY;
+                s->failed = true;
+                return 0;
         }
 
-        fd = target_connect(t, addr_index, a->timeout_ms, false);
-        if (fd < 0) {
-                fprintf(stderr, "ackc: cannot connect to %s: %s\n", t->name,
-                        fd == -ETIMEDOUT ? "connection timed out" : STRERROR(fd));
-                return EXIT_CONNECT;
-        }
+        fd = target_connect(s->target, addr_index, a->timeout_ms, false);
+        if (fd < 0)
+                return sender_error(s, STEP_CONNECT, fd);
 
         deadline = now_usec(CLOCK_MONOTONIC) + a->timeout_ms * USEC_PER_MSEC;
         /* If the write fails (the server said ERR busy and closed, say), the reply may
          * still be waiting: read it before judging. */
         w = write_all(fd, m->data, m->len, deadline);
         r = read_until_eof(fd, reply, &len, deadline);
-
-        show(shown, sizeof shown, m->data, m->len);
-        if (r == -ETIMEDOUT && len == 0) {
-                fprintf(stderr, "ackc: no reply to \"%s\" within %llums\n", shown, (unsigned long long)a->timeout_ms);
-                return EXIT_REPLY;
-        }
-        if (r == -ETIMEDOUT && len == a->expect_len && memcmp(reply, a->expect, len) == 0) {
-                fprintf(stderr, "ackc: reply to \"%s\" arrived, but the server did not close the connection "
-                        "within %llums\n", shown, (unsigned long long)a->timeout_ms);
-                return EXIT_REPLY;
-        }
-        if (r == -EMSGSIZE) {
-                fprintf(stderr, "ackc: reply to \"%s\" is longer than %d bytes\n", shown, SEND_REPLY_MAX);
-                return EXIT_REPLY;
-        }
-        if (r < 0 && len == 0) {
-                fprintf(stderr, "ackc: no reply to \"%s\": %s\n", shown, STRERROR(w < 0 ? w : r));
-                return EXIT_REPLY;
-        }
-        return check_reply(a, m->data, m->len, reply, len) ? 0 : EXIT_REPLY;
+        if (!oneshot_judge(a, m, reply, len, r, w))
+                s->failed = true;
+        return 0;
 }
 
-static int send_oneshot(const ClientArgs *a, const Target *t) {
-        _cleanup_(source_done) MessageSource src;
+static int send_oneshot(Sender *s) {
         size_t addr_index = 0;
-        int status = 0, r;
-
-        r = source_init(&src, a);
-        if (r < 0)
-                return out_of_memory();
 
         for (;;) {
                 Message m;
+                int r;
 
-                r = source_next_blocking(&src, &m);
+                r = message_source_next_blocking(&s->src, &m);
                 if (r < 0)
-                        return source_error(&src, r);
+                        return sender_error(s, STEP_INPUT, r);
                 if (r == 0)
-                        return status;
-                r = send_oneshot_one(a, t, &addr_index, &m);
+                        return 0;
+                r = send_oneshot_one(s, &addr_index, &m);
                 fflush(stdout);
-                if (r == EXIT_CONNECT)
+                if (r < 0)
                         return r;       /* the next messages would fail the same way */
-                if (r != 0)
-                        status = r;
         }
 }
 
@@ -328,9 +236,10 @@ typedef struct Pending {
 } Pending;
 
 typedef struct LineSession {
+        Sender *sender;
         const ClientArgs *args;
+        MessageSource *src;
         int fd;
-        MessageSource src;
 
         char *out;                      /* bytes to write: messages plus newlines */
         size_t out_start, out_end, out_size;
@@ -342,11 +251,9 @@ typedef struct LineSession {
         Pending *pending;               /* ring of SEND_WINDOW */
         size_t head, n_pending;
         uint64_t last_progress;         /* µs: last reply, or when the ring stopped being empty */
-        int status;
 } LineSession;
 
 static void session_done(LineSession *s) {
-        source_done(&s->src);
         free(s->out);
         free(s->pending);
         s->fd = safe_close(s->fd);
@@ -354,7 +261,7 @@ static void session_done(LineSession *s) {
 
 static bool session_room(const LineSession *s) {
         /* Room for the longest possible message and its newline, once compacted. */
-        return s->n_pending < SEND_WINDOW && s->out_size - (s->out_end - s->out_start) >= SEND_LINE_MAX + 1;
+        return s->n_pending < SEND_WINDOW && s->out_size - (s->out_end - s->out_start) >= MESSAGE_LINE_MAX + 1;
 }
 
 /* Moves messages from the source to the output buffer while there is room. */
@@ -364,12 +271,12 @@ static int session_enqueue(LineSession *s) {
                 Message m;
                 int r;
 
-                r = source_next(&s->src, &m);
+                r = message_source_next(s->src, &m);
                 if (r == 0 || r == -EAGAIN)
                         return 0;
                 if (r < 0)
                         return r;
-                if (m.len > SEND_LINE_MAX)
+                if (m.len > MESSAGE_LINE_MAX)
                         return -E2BIG;
 
                 if (s->out_start == s->out_end)
@@ -426,7 +333,7 @@ static void session_fail_pending(LineSession *s, const char *why) {
                 fprintf(stderr, "ackc: no reply to \"%s\"%s\n", show(m, sizeof m, p->head, MIN(p->len, sizeof p->head)),
                         why);
         }
-        s->status = EXIT_REPLY;
+        s->sender->failed = true;
 }
 
 /* The length of the first complete reply in the input, or 0. A reply is a line when the
@@ -439,6 +346,38 @@ static size_t session_reply_length(const LineSession *s) {
                 return s->in_len >= a->expect_len ? a->expect_len : 0;
         lf = memchr(s->in, '\n', s->in_len);
         return lf ? (size_t)(lf - s->in) + 1 : 0;
+}
+
+/* The first len bytes of the input are the reply to the oldest message awaiting one. */
+static void session_judge(LineSession *s, size_t len) {
+        const Pending *p = &s->pending[s->head];
+
+        if (!check_reply(s->args, p->head, MIN(p->len, sizeof p->head), s->in, len))
+                s->sender->failed = true;
+        s->head = (s->head + 1) % SEND_WINDOW;
+        s->n_pending--;
+}
+
+static void session_unexpected(LineSession *s, size_t len) {
+        char x[ESCAPE_BUFFER_SIZE(SHOW_MAX)];
+
+        fprintf(stderr, "ackc: unexpected reply \"%s\" with no message awaiting one\n", show(x, sizeof x, s->in, len));
+        s->sender->failed = true;
+}
+
+/* The server closed the connection: judge what is left, and report what went unanswered. */
+static void session_eof(LineSession *s) {
+        if (s->in_len > 0 && s->n_pending > 0)
+                /* An incomplete last reply: judge it as it is. */
+                session_judge(s, s->in_len);
+        if (s->in_len > 0 && s->n_pending == 0)
+                session_unexpected(s, s->in_len);
+        if (s->n_pending > 0)
+                session_fail_pending(s, ": connection closed by the server");
+        else if (!message_source_exhausted(s->src)) {
+                fprintf(stderr, "ackc: connection closed by the server\n");
+                s->sender->failed = true;
+        }
 }
 
 /* Reads what arrived and matches complete replies. Returns 0, or 1 when the server
@@ -460,44 +399,17 @@ static int session_read(LineSession *s) {
                 return 1;
         }
         if (n == 0) {
-                if (s->in_len > 0 && s->n_pending > 0) {
-                        /* An incomplete last reply: judge it as it is. */
-                        const Pending *p = &s->pending[s->head];
-
-                        if (!check_reply(s->args, p->head, MIN(p->len, sizeof p->head), s->in, s->in_len))
-                                s->status = EXIT_REPLY;
-                        s->head = (s->head + 1) % SEND_WINDOW;
-                        s->n_pending--;
-                }
-                if (s->in_len > 0 && s->n_pending == 0) {
-                        fprintf(stderr, "ackc: unexpected reply \"%s\" with no message awaiting one\n",
-                                show(x, sizeof x, s->in, s->in_len));
-                        s->status = EXIT_REPLY;
-                }
-                if (s->n_pending > 0)
-                        session_fail_pending(s, ": connection closed by the server");
-                else if (!source_exhausted(&s->src)) {
-                        fprintf(stderr, "ackc: connection closed by the server\n");
-                        s->status = EXIT_REPLY;
-                }
+                session_eof(s);
                 return 1;
         }
         s->in_len += (size_t)n;
         s->last_progress = now_usec(CLOCK_MONOTONIC);
 
         while ((len = session_reply_length(s)) > 0) {
-                if (s->n_pending == 0) {
-                        fprintf(stderr, "ackc: unexpected reply \"%s\" with no message awaiting one\n",
-                                show(x, sizeof x, s->in, len));
-                        s->status = EXIT_REPLY;
-                } else {
-                        const Pending *p = &s->pending[s->head];
-
-                        if (!check_reply(s->args, p->head, MIN(p->len, sizeof p->head), s->in, len))
-                                s->status = EXIT_REPLY;
-                        s->head = (s->head + 1) % SEND_WINDOW;
-                        s->n_pending--;
-                }
+                if (s->n_pending == 0)
+                        session_unexpected(s, len);
+                else
+                        session_judge(s, len);
                 memmove(s->in, s->in + len, s->in_len - len);
                 s->in_len -= len;
         }
@@ -511,81 +423,107 @@ static int session_read(LineSession *s) {
         return 0;
 }
 
-static int send_line(const ClientArgs *a, const Target *t) {
-        _cleanup_(session_done) LineSession s = { .args = a, .fd = -1 };
+/* Waits for the socket, standard input or the reply timeout, and handles what came.
+ * Returns 0 to go on, 1 when the session is over, or a negative errno. */
+static int session_wait(LineSession *s) {
+        struct pollfd p[2] = {
+                { .fd = s->fd, .events = POLLIN },
+                { .fd = session_room(s) ? message_source_fd(s->src) : -1, .events = POLLIN },
+        };
+        int timeout = -1, r;
+
+        if (s->out_start < s->out_end && !s->write_failed)
+                p[0].events |= POLLOUT;
+        if (s->n_pending > 0) {
+                uint64_t now = now_usec(CLOCK_MONOTONIC), deadline;
+
+                deadline = s->last_progress + s->args->timeout_ms * USEC_PER_MSEC;
+                if (now >= deadline) {
+                        char why[64];
+
+                        (void)snprintf(why, sizeof why, " within %llums", (unsigned long long)s->args->timeout_ms);
+                        session_fail_pending(s, why);
+                        return 1;
+                }
+                timeout = (int)((deadline - now + USEC_PER_MSEC - 1) / USEC_PER_MSEC);
+        }
+
+        if (poll(p, 2, timeout) < 0)
+                return errno == EINTR ? 0 : sender_error(s->sender, STEP_WAIT, negative_errno());
+        if ((p[0].revents & (POLLIN | POLLHUP | POLLERR)) && session_read(s) > 0)
+                return 1;
+        if (p[1].revents & (POLLIN | POLLHUP | POLLERR)) {
+                r = message_source_fill(s->src);
+                if (r < 0)
+                        return sender_error(s->sender, STEP_INPUT, r);
+        }
+        return 0;
+}
+
+static int send_line(Sender *sender) {
+        _cleanup_(session_done) LineSession s = {
+                .sender = sender,
+                .args = sender->args,
+                .src = &sender->src,
+                .fd = -1,
+        };
         size_t addr_index = 0;
         int r;
 
-        r = source_init(&s.src, a);
-        if (r < 0)
-                return out_of_memory();
-        s.out_size = 2 * (SEND_LINE_MAX + 1);
+        s.out_size = 2 * (MESSAGE_LINE_MAX + 1);
         s.out = malloc(s.out_size);
         s.pending = calloc(SEND_WINDOW, sizeof *s.pending);
         if (!s.out || !s.pending)
-                return out_of_memory();
+                return sender_error(sender, STEP_SETUP, -ENOMEM);
 
-        s.fd = target_connect(t, &addr_index, a->timeout_ms, true);
-        if (s.fd < 0) {
-                fprintf(stderr, "ackc: cannot connect to %s: %s\n", t->name,
-                        s.fd == -ETIMEDOUT ? "connection timed out" : STRERROR(s.fd));
-                return EXIT_CONNECT;
-        }
+        s.fd = target_connect(sender->target, &addr_index, sender->args->timeout_ms, true);
+        if (s.fd < 0)
+                return sender_error(sender, STEP_CONNECT, s.fd);
 
         for (;;) {
-                struct pollfd p[2] = {
-                        { .fd = s.fd, .events = POLLIN },
-                        { .fd = -1, .events = POLLIN },
-                };
-                int timeout = -1, k;
-
                 r = session_enqueue(&s);
                 if (r < 0)
-                        return source_error(&s.src, r);
+                        return sender_error(sender, STEP_INPUT, r);
                 session_flush(&s);
-
-                if (s.n_pending == 0 && source_exhausted(&s.src))
-                        return s.status;
-
-                if (s.out_start < s.out_end && !s.write_failed)
-                        p[0].events |= POLLOUT;
-                if (s.src.from_stdin && !s.src.eof && session_room(&s))
-                        p[1].fd = STDIN_FILENO;
-                if (s.n_pending > 0) {
-                        uint64_t now = now_usec(CLOCK_MONOTONIC), deadline;
-
-                        deadline = s.last_progress + a->timeout_ms * USEC_PER_MSEC;
-                        if (now >= deadline) {
-                                char why[64];
-
-                                (void)snprintf(why, sizeof why, " within %llums",
-                                               (unsigned long long)a->timeout_ms);
-                                session_fail_pending(&s, why);
-                                return s.status;
-                        }
-                        timeout = (int)((deadline - now + USEC_PER_MSEC - 1) / USEC_PER_MSEC);
-                }
-
-                k = poll(p, 2, timeout);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        fprintf(stderr, "ackc: poll() failed: %s\n", STRERROR(errno));
-                        return EXIT_FAILURE;
-                }
-                if ((p[0].revents & (POLLIN | POLLHUP | POLLERR)) && session_read(&s) > 0)
-                        return s.status;
-                if (p[1].revents & (POLLIN | POLLHUP | POLLERR)) {
-                        r = source_fill(&s.src);
-                        if (r < 0)
-                                return source_error(&s.src, r);
-                }
+                if (s.n_pending == 0 && message_source_exhausted(s.src))
+                        return 0;
+                r = session_wait(&s);
+                if (r < 0)
+                        return r;
+                if (r > 0)
+                        return 0;       /* over: what went wrong has been reported */
         }
+}
+
+/* --- the command ------------------------------------------------------------------------------- */
+
+/* The one place that reports an error that stopped the command, and picks the exit status. */
+static int send_failure(const Sender *s, int r) {
+        switch (s->step) {
+        case STEP_INPUT:
+                if (r == -E2BIG)
+                        fprintf(stderr, "ackc: line %llu of standard input is longer than %d bytes\n",
+                                (unsigned long long)s->src.lineno + 1, MESSAGE_LINE_MAX);
+                else
+                        fprintf(stderr, "ackc: cannot read standard input: %s\n", STRERROR(r));
+                return EXIT_USAGE;
+        case STEP_CONNECT:
+                fprintf(stderr, "ackc: cannot connect to %s: %s\n", s->target->name, target_connect_strerror(r));
+                return EXIT_CONNECT;
+        case STEP_WAIT:
+                fprintf(stderr, "ackc: poll() failed: %s\n", STRERROR(r));
+                return EXIT_FAILURE;
+        case STEP_SETUP:
+                break;
+        }
+        fprintf(stderr, "ackc: %s\n", r == -ENOMEM ? "out of memory" : STRERROR(r));
+        return EXIT_FAILURE;
 }
 
 int send_run(const ClientArgs *a) {
         char err[ARGS_ERROR_MAX];
         Target t;
+        Sender s = { .args = a, .target = &t };
         int r;
 
         r = target_resolve(a, &t, err, sizeof err);
@@ -593,5 +531,17 @@ int send_run(const ClientArgs *a) {
                 fprintf(stderr, "ackc: %s\n", err);
                 return EXIT_CONNECT;
         }
-        return a->mode == PROTOCOL_LINE ? send_line(a, &t) : send_oneshot(a, &t);
+
+        r = message_source_init(&s.src, a->messages, a->n_messages, STDIN_FILENO);
+        if (r < 0)
+                r = sender_error(&s, STEP_SETUP, r);
+        else if (a->mode == PROTOCOL_LINE)
+                r = send_line(&s);
+        else
+                r = send_oneshot(&s);
+        message_source_done(&s.src);
+
+        if (r < 0)
+                return send_failure(&s, r);
+        return s.failed ? EXIT_REPLY : EXIT_SUCCESS;
 }
