@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "errors.h"
 #include "escape.h"
 #include "log.h"
 #include "macro.h"
@@ -247,6 +248,7 @@ typedef struct LineSession {
 
         char in[SEND_REPLY_MAX];        /* reply bytes not yet matched */
         size_t in_len;
+        bool answered;                  /* a reply has been matched */
 
         Pending *pending;               /* ring of SEND_WINDOW */
         size_t head, n_pending;
@@ -365,6 +367,33 @@ static void session_unexpected(LineSession *s, size_t len) {
         s->sender->failed = true;
 }
 
+/*
+ * ackd answers ERR busy as it accepts a connection over its limit, before reading
+ * anything: as the first reply, it is about the connection, not about a message, and it
+ * may come before any message was sent. Reports it so, then the messages that were
+ * sent. Returns true if the input starts with it.
+ */
+static bool session_busy(LineSession *s) {
+        const ClientArgs *a = s->args;
+        const char *lf;
+
+        if (s->answered || error_kind_from_reply(s->in, s->in_len) != ERROR_BUSY)
+                return false;
+        if (s->in_len >= a->expect_len && memcmp(s->in, a->expect, a->expect_len) == 0)
+                return false;           /* --expect 'ERR busy\n': what was asked for */
+
+        fprintf(stderr, "ackc: server busy: %s answered ERR busy\n", s->sender->target->name);
+        if (s->n_pending > 0) {
+                /* It is the reply the first message got. */
+                lf = memchr(s->in, '\n', s->in_len);
+                session_judge(s, lf ? (size_t)(lf - s->in) + 1 : s->in_len);
+        }
+        if (s->n_pending > 0)
+                session_fail_pending(s, ": server busy");
+        s->sender->failed = true;
+        return true;
+}
+
 /* The server closed the connection: judge what is left, and report what went unanswered. */
 static void session_eof(LineSession *s) {
         if (s->in_len > 0 && s->n_pending > 0)
@@ -399,17 +428,21 @@ static int session_read(LineSession *s) {
                 return 1;
         }
         if (n == 0) {
-                session_eof(s);
+                if (!session_busy(s))
+                        session_eof(s);
                 return 1;
         }
         s->in_len += (size_t)n;
         s->last_progress = now_usec(CLOCK_MONOTONIC);
+        if (session_busy(s))
+                return 1;
 
         while ((len = session_reply_length(s)) > 0) {
                 if (s->n_pending == 0)
                         session_unexpected(s, len);
                 else
                         session_judge(s, len);
+                s->answered = true;
                 memmove(s->in, s->in + len, s->in_len - len);
                 s->in_len -= len;
         }
