@@ -396,11 +396,14 @@ static bool session_busy(LineSession *s) {
 
 /* The server closed the connection: judge what is left, and report what went unanswered. */
 static void session_eof(LineSession *s) {
-        if (s->in_len > 0 && s->n_pending > 0)
-                /* An incomplete last reply: judge it as it is. */
-                session_judge(s, s->in_len);
-        if (s->in_len > 0 && s->n_pending == 0)
-                session_unexpected(s, s->in_len);
+        if (s->in_len > 0) {
+                /* An incomplete last reply: judge it as it is, once. */
+                if (s->n_pending > 0)
+                        session_judge(s, s->in_len);
+                else
+                        session_unexpected(s, s->in_len);
+                s->in_len = 0;
+        }
         if (s->n_pending > 0)
                 session_fail_pending(s, ": connection closed by the server");
         else if (!message_source_exhausted(s->src)) {

@@ -270,6 +270,25 @@ class SendTests(AckcTestCase):
         r = ackc("--ack", "OK", "-m", "line", *self.target(d, 1), "hello")
         self.assertEqual((r.returncode, r.stdout), (0, "OK\n"), r.stderr)
 
+    def test_line_reply_cut_short_by_eof_is_reported_once(self):
+        srv = socket.socket()
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(1)
+        self.addCleanup(srv.close)
+
+        def serve():
+            c, _ = srv.accept()
+            with c:
+                c.recv(64)
+                c.sendall(b"AC")
+
+        t = threading.Thread(target=serve, daemon=True)
+        t.start()
+        r = ackc("-m", "line", "-H", "127.0.0.1", "-p", srv.getsockname()[1], "hello")
+        t.join()
+        self.assertEqual((r.returncode, r.stdout), (1, ""))
+        self.assertEqual(r.stderr, 'ackc: reply to "hello": "AC", expected "ACK!\\n"\n')
+
     def test_timeout_against_a_listener_that_never_replies(self):
         s = SilentListener()
         self.addCleanup(s.close)
