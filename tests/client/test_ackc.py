@@ -225,8 +225,9 @@ class SendTests(AckcTestCase):
 
     def test_line_busy_is_server_busy_however_late_the_input(self):
         # ackd says ERR busy as it accepts, before any message: whether standard input
-        # comes late (nothing written until ackc had time to read ERR busy) or at once
-        # (written before ackc starts), ackc reports the server busy for the connection.
+        # comes late (nothing written until ackc is done: it must not wait for input to
+        # tell) or at once (written before ackc starts), ackc reports the server busy for
+        # the connection.
         d = self.daemon("--max-connections", "1")
         self.hold_only_slot(d)
         busy = f"ackc: server busy: 127.0.0.1 port {d.port(1)} answered ERR busy\n"
@@ -235,10 +236,9 @@ class SendTests(AckcTestCase):
             p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                  text=True)
             try:
-                p.wait(timeout=0.3)
-            except subprocess.TimeoutExpired:
-                pass
-            out, err = p.communicate("a\n", timeout=30)
+                p.wait(timeout=30)
+            finally:
+                out, err = p.communicate("a\n", timeout=30)
             self.assertEqual((p.returncode, out, err), (1, "", busy))
 
             r_fd, w_fd = os.pipe()
