@@ -128,6 +128,7 @@ struct Engine {
         bool started;
 
         int epoll_fd;
+        bool no_pwait2;                 /* epoll_pwait2() is ENOSYS: wait in milliseconds */
         Conn *conns;
         size_t n_conns;
         Run *runs;                      /* line: depth per connection */

@@ -116,13 +116,18 @@ static int engine_wait(Engine *e, struct epoll_event *events) {
         uint64_t wake = engine_next_wakeup(e), ns = wake > e->now ? wake - e->now : 0;
 
 #if HAVE_EPOLL_PWAIT2
-        /* Nanoseconds: a schedule of a few µs per request must not round to 1 ms. */
-        struct timespec ts = { .tv_sec = (time_t)(ns / 1000000000u), .tv_nsec = (long)(ns % 1000000000u) };
+        if (!e->no_pwait2) {
+                /* Nanoseconds: a schedule of a few µs per request must not round to 1 ms. */
+                struct timespec ts = { .tv_sec = (time_t)(ns / 1000000000u), .tv_nsec = (long)(ns % 1000000000u) };
+                int n = epoll_pwait2(e->epoll_fd, events, MAX_EVENTS, &ts, NULL);
 
-        return epoll_pwait2(e->epoll_fd, events, MAX_EVENTS, &ts, NULL);
-#else
-        return epoll_wait(e->epoll_fd, events, MAX_EVENTS, (int)((ns + NS_PER_MS - 1) / NS_PER_MS));
+                if (n >= 0 || errno != ENOSYS)
+                        return n;
+                /* A kernel before 5.11 (or valgrind): milliseconds it is. */
+                e->no_pwait2 = true;
+        }
 #endif
+        return epoll_wait(e->epoll_fd, events, MAX_EVENTS, (int)((ns + NS_PER_MS - 1) / NS_PER_MS));
 }
 
 static void engine_begin(Engine *e) {
