@@ -227,8 +227,8 @@ class SendTests(AckcTestCase):
         # ackd says ERR busy as it accepts, before any message: whether standard input
         # comes late (nothing written until ackc is done: it must not wait for input to
         # tell) or at once (written before ackc starts), ackc reports the server busy for
-        # the connection.
-        d = self.daemon("--max-connections", "1")
+        # the connection. (The held slot must outlast 40 slow runs, under valgrind say.)
+        d = self.daemon("--max-connections", "1", "--idle-timeout", "10min")
         self.hold_only_slot(d)
         busy = f"ackc: server busy: 127.0.0.1 port {d.port(1)} answered ERR busy\n"
         cmd = [ACKC, "-m", "line", *map(str, self.target(d, 1))]
