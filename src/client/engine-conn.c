@@ -28,17 +28,6 @@ void engine_count_error(Engine *e, ErrorKind k, const char *format, ...) {
         va_end(ap);
 }
 
-void engine_record(Engine *e, uint64_t stamp, uint64_t now, uint64_t n) {
-        histogram_record_n(&e->result.hist, now > stamp ? now - stamp : 0, n);
-        e->result.completed += n;
-}
-
-uint64_t engine_available(const Engine *e) {
-        if (e->stopping)
-                return 0;
-        return schedule_available(&e->schedule, e->now, e->budget, e->issued);
-}
-
 void conn_close(Engine *e, Conn *c) {
         if (c->fd >= 0) {
                 (void)epoll_ctl(e->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
@@ -152,19 +141,3 @@ bool connect_completed(Engine *e, Conn *c, uint32_t events, ConnState state) {
         return true;
 }
 
-ssize_t conn_read(Engine *e, Conn *c) {
-        for (;;) {
-                ssize_t n = read(c->fd, e->scratch, SCRATCH_SIZE);
-
-                e->now = clock_ns();
-                if (n >= 0)
-                        return n;
-                if (errno == EINTR)
-                        continue;
-                if (errno == EAGAIN)
-                        return -EAGAIN;
-                n = -errno;
-                conn_fail_errno(e, c, (int)n, "reading from");
-                return n;
-        }
-}

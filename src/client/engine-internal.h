@@ -13,12 +13,15 @@
  * round, so no operation ever runs inside another one for the same slot.
  */
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include "engine.h"
+#include "histogram.h"
 #include "macro.h"
 #include "schedule.h"
 
@@ -169,10 +172,17 @@ struct Engine {
 _printf_(3, 4) void engine_count_error(Engine *e, ErrorKind k, const char *format, ...);
 
 /* n replies verified at `now`, for requests started at `stamp`. */
-void engine_record(Engine *e, uint64_t stamp, uint64_t now, uint64_t n);
+static inline void engine_record(Engine *e, uint64_t stamp, uint64_t now, uint64_t n) {
+        histogram_record_n(&e->result.hist, now > stamp ? now - stamp : 0, n);
+        e->result.completed += n;
+}
 
 /* Requests this engine may start now. */
-uint64_t engine_available(const Engine *e);
+static inline uint64_t engine_available(const Engine *e) {
+        if (e->stopping)
+                return 0;
+        return schedule_available(&e->schedule, e->now, e->budget, e->issued);
+}
 
 /* Opens a socket and starts connecting it. Returns 0 (connected: call conn_connected()),
  * -EINPROGRESS, or another error after failing c. */
@@ -184,11 +194,6 @@ void conn_connected(Engine *e, Conn *c, ConnState state);
 /* A non-blocking connect() reported in by epoll: true once it succeeded (then c is in
  * `state`), false while it is still under way or when it failed (counted). */
 bool connect_completed(Engine *e, Conn *c, uint32_t events, ConnState state);
-
-/* One read into the scratch buffer, stamping the clock. Returns the byte count (0 at
- * EOF), -EAGAIN when the socket is empty, or another negative errno once the failure
- * has been counted against c. */
-ssize_t conn_read(Engine *e, Conn *c);
 
 /* Closes c's socket (if any) and clears its state. */
 void conn_close(Engine *e, Conn *c);
@@ -209,6 +214,26 @@ void conn_fail_errno(Engine *e, Conn *c, int error, const char *what);
 /* Counts a reply that differs from the expected one, and fails c. `data` starts where the
  * reply starts if at_start, else somewhere inside it. */
 void conn_fail_reply(Engine *e, Conn *c, const char *data, size_t len, bool at_start);
+
+/* One read into the scratch buffer, stamping the clock. Returns the byte count (0 at
+ * EOF), -EAGAIN when the socket is empty, or another negative errno once the failure
+ * has been counted against c. Inline, as every event of every workload reads. */
+static inline ssize_t conn_read(Engine *e, Conn *c) {
+        for (;;) {
+                ssize_t n = read(c->fd, e->scratch, SCRATCH_SIZE);
+
+                e->now = clock_ns();
+                if (n >= 0)
+                        return n;
+                if (errno == EINTR)
+                        continue;
+                if (errno == EAGAIN)
+                        return -EAGAIN;
+                n = -errno;
+                conn_fail_errno(e, c, (int)n, "reading from");
+                return n;
+        }
+}
 
 /* --- exchange.c: one message on its own connection, its reply, and EOF if oneshot --------------- */
 

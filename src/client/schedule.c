@@ -27,15 +27,3 @@ uint64_t schedule_due(const Schedule *s, uint64_t now) {
                 return 0;
         return (last - s->id) / s->n_threads + 1;
 }
-
-uint64_t schedule_available(const Schedule *s, uint64_t now, uint64_t budget, uint64_t issued) {
-        uint64_t limit = budget;
-
-        if (s->rate > 0) {
-                uint64_t due = schedule_due(s, now);
-
-                if (due < limit)
-                        limit = due;
-        }
-        return limit > issued ? limit - issued : 0;
-}

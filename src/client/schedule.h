@@ -32,5 +32,15 @@ uint64_t schedule_time(const Schedule *s, uint64_t i);
 uint64_t schedule_due(const Schedule *s, uint64_t now);
 
 /* How many more requests this engine may start at `now`, having started `issued` of its
- * `budget` (UINT64_MAX: no limit but the end). */
-uint64_t schedule_available(const Schedule *s, uint64_t now, uint64_t budget, uint64_t issued);
+ * `budget` (UINT64_MAX: no limit but the end). Inline: the engine asks at every event. */
+static inline uint64_t schedule_available(const Schedule *s, uint64_t now, uint64_t budget, uint64_t issued) {
+        uint64_t limit = budget;
+
+        if (s->rate > 0) {
+                uint64_t due = schedule_due(s, now);
+
+                if (due < limit)
+                        limit = due;
+        }
+        return limit > issued ? limit - issued : 0;
+}

@@ -106,7 +106,7 @@ static void line_relist(Engine *e, Conn *c) {
 }
 
 /* Fills c's window as far as the budget (or the schedule) allows. */
-static void line_fill(Engine *e, Conn *c) {
+static inline void line_fill(Engine *e, Conn *c) {
         if (e->rate) {
                 /* Due messages are handed out by line_issue(); only finish a partial one. */
                 line_write(e, c, 0);
