@@ -107,6 +107,7 @@ static int parse_host(ClientArgs *a, const char *value, char *err, size_t err_si
         return 0;
 }
 
+/* One case per option of ARGS_OPTIONS: as long as the table, each case short. */
 static int apply(ParseState *st, ClientArgs *a, ArgId id, const char *value, char *err, size_t err_size) {
         uint64_t v;
         char *buf = NULL;

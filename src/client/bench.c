@@ -20,6 +20,17 @@
 
 #define PROGRESS_NS 1000000000ull
 
+/* Where the error that stopped the benchmark happened. */
+typedef enum BenchStep {
+        STEP_RESOLVE,
+        STEP_FD_LIMIT,
+        STEP_CONNECT,
+        STEP_SOURCES,
+        STEP_SETUP,
+        STEP_THREADS,
+        STEP_REPORT,
+} BenchStep;
+
 typedef struct Bench {
         const ClientArgs *args;
         EngineShared sh;
@@ -32,7 +43,17 @@ typedef struct Bench {
         bool interrupted;
         uint64_t last_completed;        /* progress: at the previous line */
         uint64_t last_ns;
+
+        BenchStep step;                 /* of the error returned, if any */
+        char err[ARGS_ERROR_MAX];       /* STEP_RESOLVE: why */
+        uint64_t fd_limit;              /* STEP_FD_LIMIT: the soft limit */
+        size_t bad_source;              /* STEP_SOURCES: the --source of another family */
 } Bench;
+
+static int bench_error(Bench *b, BenchStep step, int r) {
+        b->step = step;
+        return r;
+}
 
 static void bench_done(Bench *b) {
         for (size_t i = 0; i < b->n_engines; i++)
@@ -48,6 +69,10 @@ static uint64_t bench_connections(const ClientArgs *a) {
         return a->idle > 0 ? a->idle : a->connections;
 }
 
+static uint64_t bench_fds_needed(const ClientArgs *a) {
+        return bench_connections(a) + a->threads + BENCH_FD_RESERVE;
+}
+
 /* Picks the first of the target's addresses that accepts a connection, when there is a
  * choice ("localhost" may be ::1 and 127.0.0.1, and the server on only one of them). */
 static int bench_pick_address(Bench *b) {
@@ -57,11 +82,8 @@ static int bench_pick_address(Bench *b) {
 
         if (t->n > 1) {
                 fd = target_connect(t, &index, b->args->timeout_ms, false);
-                if (fd < 0) {
-                        fprintf(stderr, "ackc: cannot connect to %s: %s\n", t->name,
-                                fd == -ETIMEDOUT ? "connection timed out" : STRERROR(fd));
-                        return fd;
-                }
+                if (fd < 0)
+                        return bench_error(b, STEP_CONNECT, fd);
                 safe_close(fd);
         }
         b->sh.target = t->addrs[index];
@@ -70,48 +92,31 @@ static int bench_pick_address(Bench *b) {
 }
 
 /* A source address must be of the target's family: bind() would fail for every connection. */
-static int bench_check_sources(const Bench *b) {
+static int bench_check_sources(Bench *b) {
         const ClientArgs *a = b->args;
 
-        for (size_t i = 0; i < a->n_sources; i++) {
-                const struct sockaddr_storage *ss = &a->sources[i].addr;
-                char name[INET6_ADDRSTRLEN];
-
-                if (ss->ss_family == b->sh.target.addr.ss_family)
-                        continue;
-                if (ss->ss_family == AF_INET6)
-                        (void)inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, name, sizeof name);
-                else
-                        (void)inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, name, sizeof name);
-                fprintf(stderr, "ackc: --source %s is not of the same address family as %s\n", name,
-                        b->sh.target_name);
-                return -EAFNOSUPPORT;
-        }
+        for (size_t i = 0; i < a->n_sources; i++)
+                if (a->sources[i].addr.ss_family != b->sh.target.addr.ss_family) {
+                        b->bad_source = i;
+                        return bench_error(b, STEP_SOURCES, -EAFNOSUPPORT);
+                }
         return 0;
 }
 
 /* Raises the soft RLIMIT_NOFILE to the hard one, and checks the connections fit. */
-static int bench_raise_fd_limit(const ClientArgs *a) {
-        uint64_t need = bench_connections(a) + a->threads + BENCH_FD_RESERVE;
+static int bench_raise_fd_limit(Bench *b) {
         struct rlimit rl;
 
         if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
-                return negative_errno();
+                return 0;       /* then the connections will tell */
         if (rl.rlim_cur < rl.rlim_max) {
                 rl.rlim_cur = rl.rlim_max;
                 (void)setrlimit(RLIMIT_NOFILE, &rl);
                 (void)getrlimit(RLIMIT_NOFILE, &rl);
         }
-        if (rl.rlim_cur != RLIM_INFINITY && need > rl.rlim_cur) {
-                uint64_t fit = rl.rlim_cur > a->threads + BENCH_FD_RESERVE ? rl.rlim_cur - a->threads - BENCH_FD_RESERVE
-                                                                          : 0;
-
-                fprintf(stderr,
-                        "ackc: %llu connections need %llu file descriptors, but the limit is %llu: at most %llu "
-                        "connections fit (raise the hard limit: ulimit -Hn, or LimitNOFILE=)\n",
-                        (unsigned long long)bench_connections(a), (unsigned long long)need,
-                        (unsigned long long)rl.rlim_cur, (unsigned long long)fit);
-                return -EMFILE;
+        if (rl.rlim_cur != RLIM_INFINITY && bench_fds_needed(b->args) > rl.rlim_cur) {
+                b->fd_limit = rl.rlim_cur;
+                return bench_error(b, STEP_FD_LIMIT, -EMFILE);
         }
         return 0;
 }
@@ -267,10 +272,8 @@ static int bench_report(Bench *b) {
         int status;
 
         r = malloc(sizeof *r);
-        if (!r) {
-                fprintf(stderr, "ackc: out of memory\n");
-                return EXIT_FAILURE;
-        }
+        if (!r)
+                return bench_error(b, STEP_REPORT, -ENOMEM);
         engine_result_init(r);
         for (size_t i = 0; i < b->n_engines; i++)
                 engine_collect(b->engines[i], r);
@@ -299,62 +302,120 @@ static int bench_report(Bench *b) {
         return status;
 }
 
-int bench_run(const ClientArgs *a) {
-        _cleanup_(bench_done) Bench b = { .args = a, .signal_fd = -1, .sh.done_fd = -1 };
-        char err[ARGS_ERROR_MAX];
+/* Everything before the threads start: the target, limits, buffers, engines, signals. */
+static int bench_prepare(Bench *b) {
+        const ClientArgs *a = b->args;
         int r;
 
-        r = target_resolve(a, &b.target, err, sizeof err);
-        if (r < 0) {
-                fprintf(stderr, "ackc: %s\n", err);
-                return EXIT_CONNECT;
-        }
-        r = bench_raise_fd_limit(a);
-        if (r == -EMFILE)
-                return EXIT_USAGE;
-        r = bench_pick_address(&b);
+        r = target_resolve(a, &b->target, b->err, sizeof b->err);
         if (r < 0)
-                return EXIT_CONNECT;
-        r = bench_check_sources(&b);
+                return bench_error(b, STEP_RESOLVE, r);
+        r = bench_raise_fd_limit(b);
         if (r < 0)
-                return EXIT_USAGE;
+                return r;
+        r = bench_pick_address(b);
+        if (r < 0)
+                return r;
+        r = bench_check_sources(b);
+        if (r < 0)
+                return r;
 
-        b.sh.args = a;
-        b.sh.timeout_ns = a->timeout_ms * 1000000u;
-        b.sh.n_threads = (unsigned)a->threads;
-        b.sh.progress = isatty(STDERR_FILENO) == 1;
-        atomic_init(&b.sh.stop, false);
+        b->sh.args = a;
+        b->sh.timeout_ns = a->timeout_ms * 1000000u;
+        b->sh.n_threads = (unsigned)a->threads;
+        b->sh.progress = isatty(STDERR_FILENO) == 1;
+        atomic_init(&b->sh.stop, false);
 
-        r = bench_buffers(&b);
+        r = bench_buffers(b);
         if (r >= 0)
-                r = bench_engines(&b);
+                r = bench_engines(b);
         if (r >= 0) {
-                b.sh.done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-                if (b.sh.done_fd < 0)
+                b->sh.done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+                if (b->sh.done_fd < 0)
                         r = negative_errno();
         }
         if (r >= 0)
-                r = bench_signals(&b);
-        if (r < 0) {
-                fprintf(stderr, "ackc: cannot set up the benchmark: %s\n", STRERROR(r));
-                return EXIT_FAILURE;
-        }
+                r = bench_signals(b);
+        return r < 0 ? bench_error(b, STEP_SETUP, r) : 0;
+}
 
-        b.sh.t0 = clock_ns();
-        b.last_ns = b.sh.t0;
+static int bench_start(Bench *b) {
+        const ClientArgs *a = b->args;
+        int r;
+
+        b->sh.t0 = clock_ns();
+        b->last_ns = b->sh.t0;
         if (a->idle == 0 && a->requests == 0)
-                b.sh.end = b.sh.t0 + a->duration_ms * 1000000u;
-        for (size_t i = 0; i < b.n_engines; i++) {
-                r = engine_start(b.engines[i]);
+                b->sh.end = b->sh.t0 + a->duration_ms * 1000000u;
+        for (size_t i = 0; i < b->n_engines; i++) {
+                r = engine_start(b->engines[i]);
                 if (r < 0) {
-                        fprintf(stderr, "ackc: cannot start a thread: %s\n", STRERROR(r));
-                        atomic_store(&b.sh.stop, true);
+                        atomic_store(&b->sh.stop, true);
                         for (size_t k = 0; k < i; k++)
-                                engine_join(b.engines[k]);
-                        return EXIT_FAILURE;
+                                engine_join(b->engines[k]);
+                        return bench_error(b, STEP_THREADS, r);
                 }
         }
+        return 0;
+}
 
-        bench_wait(&b);
-        return bench_report(&b);
+/* The one place that reports an error that stopped the benchmark, and picks the exit status. */
+static int bench_failure(const Bench *b, int r) {
+        const ClientArgs *a = b->args;
+
+        switch (b->step) {
+        case STEP_RESOLVE:
+                fprintf(stderr, "ackc: %s\n", b->err);
+                return EXIT_CONNECT;
+        case STEP_FD_LIMIT: {
+                uint64_t others = a->threads + BENCH_FD_RESERVE;
+
+                fprintf(stderr,
+                        "ackc: %llu connections need %llu file descriptors, but the limit is %llu: at most %llu "
+                        "connections fit (raise the hard limit: ulimit -Hn, or LimitNOFILE=)\n",
+                        (unsigned long long)bench_connections(a), (unsigned long long)bench_fds_needed(a),
+                        (unsigned long long)b->fd_limit,
+                        (unsigned long long)(b->fd_limit > others ? b->fd_limit - others : 0));
+                return EXIT_USAGE;
+        }
+        case STEP_CONNECT:
+                fprintf(stderr, "ackc: cannot connect to %s: %s\n", b->target.name, target_connect_strerror(r));
+                return EXIT_CONNECT;
+        case STEP_SOURCES: {
+                const struct sockaddr_storage *ss = &a->sources[b->bad_source].addr;
+                char name[INET6_ADDRSTRLEN];
+
+                if (ss->ss_family == AF_INET6)
+                        (void)inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, name, sizeof name);
+                else
+                        (void)inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, name, sizeof name);
+                fprintf(stderr, "ackc: --source %s is not of the same address family as %s\n", name,
+                        b->sh.target_name);
+                return EXIT_USAGE;
+        }
+        case STEP_SETUP:
+                fprintf(stderr, "ackc: cannot set up the benchmark: %s\n", STRERROR(r));
+                return EXIT_FAILURE;
+        case STEP_THREADS:
+                fprintf(stderr, "ackc: cannot start a thread: %s\n", STRERROR(r));
+                return EXIT_FAILURE;
+        case STEP_REPORT:
+                break;
+        }
+        fprintf(stderr, "ackc: %s\n", r == -ENOMEM ? "out of memory" : STRERROR(r));
+        return EXIT_FAILURE;
+}
+
+int bench_run(const ClientArgs *a) {
+        _cleanup_(bench_done) Bench b = { .args = a, .signal_fd = -1, .sh.done_fd = -1 };
+        int r;
+
+        r = bench_prepare(&b);
+        if (r >= 0)
+                r = bench_start(&b);
+        if (r >= 0) {
+                bench_wait(&b);
+                r = bench_report(&b);
+        }
+        return r < 0 ? bench_failure(&b, r) : r;
 }

@@ -14,33 +14,32 @@
  * then empty, and new data raises a new edge), or to EOF when the event carried
  * EPOLLRDHUP.
  *
- * Three workloads:
+ * Three workloads, each a table of operations (engine-internal.h) in a file of
+ * its own, chosen once in engine_new():
  *
- *   line      persistent connections with up to `depth` messages in flight. The
- *             messages are one prebuilt buffer of `depth` copies, so refilling the
- *             window is one write(); acks are read in big reads and compared with
- *             memcmp() against a prebuilt buffer of repeated replies, tracking only
- *             the offset within the reply. Send times are kept per write as runs
- *             (time, count) in a ring of `depth` entries per connection: one clock
- *             read per write and per read, no per-message work but a count. (With
- *             --rate a run holds the schedule index of its first message instead.)
+ *   line      (workload-line.c) persistent connections with up to `depth`
+ *             messages in flight, sent and checked in bulk: one write() refills
+ *             a window, one memcmp() checks a read full of acks.
  *
- *   oneshot   a connection per request: socket, non-blocking connect, write (at
- *             once: on loopback the handshake is usually complete when connect()
- *             returns; EAGAIN means wait for EPOLLOUT), read the reply, read EOF,
- *             close. Latency runs from before socket() to the read that completed
- *             the reply; the request counts only once EOF confirms nothing followed.
+ *   oneshot   (workload-oneshot.c) a connection per request: socket, connect,
+ *             write, read the reply, read EOF, close (exchange.c). Latency runs
+ *             from before socket() to the read that completed the reply; the
+ *             request counts only once EOF confirms nothing followed.
  *
- *   idle      open N connections (at most IDLE_CONNECT_WINDOW connecting at once per
- *             thread), hold them for the duration, then send one message on each
- *             and check every reply (and EOF, in oneshot mode).
+ *   idle      (workload-idle.c) open N connections (at most 256 connecting at
+ *             once per thread), hold them for the duration, then send one message
+ *             on each and check every reply (and EOF, in oneshot mode).
+ *
+ * The loop (engine.c) owns the rounds: a connection that finished or failed is
+ * closed and queued, and refilled at the loop's next round, never from inside
+ * the handler that freed it.
  *
  * Closed loop by default: a connection sends again as soon as its window has room.
- * With --rate the engine follows a schedule instead: request i of the whole run is
- * due at t0 + i/rate (thread k of T takes i = k, k+T, ...); due requests go to
- * connections with room, and latency is measured from the scheduled time, so a
- * server stall delays everything scheduled behind it and shows in the percentiles
- * (the coordinated-omission correction).
+ * With --rate the engine follows a schedule (schedule.c) instead: request i of the
+ * whole run is due at t0 + i/rate (thread k of T takes i = k, k+T, ...); due
+ * requests go to connections with room, and latency is measured from the
+ * scheduled time, so a server stall delays everything scheduled behind it and
+ * shows in the percentiles (the coordinated-omission correction).
  *
  * Timeouts: every connection waiting for something has a deadline, checked by a
  * scan every 100 ms. After an error a connection waits 10 ms (a FIFO, since the

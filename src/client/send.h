@@ -11,13 +11,13 @@
  * or from standard input as it is read, so `tail -f | ackc -m line` streams) and
  * replies are matched to them in order. At most SEND_WINDOW messages are
  * awaiting a reply at once; then standard input is not read until replies
- * arrive, so memory stays bounded whatever is piped in.
+ * arrive, so memory stays bounded whatever is piped in (message-source.h
+ * bounds a line).
  */
 
 #include "args.h"
 
 #define SEND_WINDOW     4096            /* line mode: messages awaiting a reply */
-#define SEND_LINE_MAX   (1024 * 1024)   /* longest line read from standard input */
 #define SEND_REPLY_MAX  8192            /* longest reply kept */
 
 /* Returns the exit status. */

@@ -5,10 +5,12 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "macro.h"
 #include "target.h"
 #include "time-util.h"
@@ -156,4 +158,8 @@ int target_connect(const Target *t, size_t *index, uint64_t timeout_ms, bool nod
                 }
         }
         return r;
+}
+
+const char *target_connect_strerror(int error) {
+        return error == -ETIMEDOUT ? "connection timed out" : STRERROR(error);
 }

@@ -48,3 +48,6 @@ int socket_pending_error(int fd);
  * the error of the last address tried.
  */
 int target_connect(const Target *t, size_t *index, uint64_t timeout_ms, bool nodelay);
+
+/* Why target_connect() failed, as "cannot connect to NAME: " ends. */
+const char *target_connect_strerror(int error);

@@ -223,6 +223,39 @@ class SendTests(AckcTestCase):
         self.assertIn('ackc: reply to "first": ERR busy\n', r.stderr)
         self.assertIn('"second"', r.stderr)
 
+    def test_line_busy_is_server_busy_however_late_the_input(self):
+        # ackd says ERR busy as it accepts, before any message: whether standard input
+        # comes late (nothing written until ackc is done: it must not wait for input to
+        # tell) or at once (written before ackc starts), ackc reports the server busy for
+        # the connection. (The held slot must outlast 40 slow runs, under valgrind say.)
+        d = self.daemon("--max-connections", "1", "--idle-timeout", "10min")
+        self.hold_only_slot(d)
+        busy = f"ackc: server busy: 127.0.0.1 port {d.port(1)} answered ERR busy\n"
+        cmd = [ACKC, "-m", "line", *map(str, self.target(d, 1))]
+        for _ in range(20):
+            p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True)
+            try:
+                p.wait(timeout=30)
+            finally:
+                out, err = p.communicate("a\n", timeout=30)
+            self.assertEqual((p.returncode, out, err), (1, "", busy))
+
+            r_fd, w_fd = os.pipe()
+            os.write(w_fd, b"a\n")
+            os.close(w_fd)
+            try:
+                r = subprocess.run(cmd, stdin=r_fd, capture_output=True, text=True, timeout=30)
+            finally:
+                os.close(r_fd)
+            self.assertEqual((r.returncode, r.stdout), (1, ""), r.stderr)
+            # Whether "a" was written before ERR busy was read is up to the scheduler;
+            # if it was, its reply is named too.
+            self.assertIn(r.stderr, (busy, busy + 'ackc: reply to "a": ERR busy\n'))
+        # Unless ERR busy is the reply asked for.
+        r = ackc("-m", "line", "--expect", "ERR busy\\n", *self.target(d, 1), "a")
+        self.assertEqual((r.returncode, r.stdout, r.stderr), (0, "ERR busy\n", ""))
+
     def test_other_ack_text_exits_1(self):
         d = self.daemon("--ack", "OK")
         r = ackc(*self.target(d, 0), "hello")
@@ -236,6 +269,25 @@ class SendTests(AckcTestCase):
         self.assertEqual((r.returncode, r.stdout), (0, "OK\n"), r.stderr)
         r = ackc("--ack", "OK", "-m", "line", *self.target(d, 1), "hello")
         self.assertEqual((r.returncode, r.stdout), (0, "OK\n"), r.stderr)
+
+    def test_line_reply_cut_short_by_eof_is_reported_once(self):
+        srv = socket.socket()
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(1)
+        self.addCleanup(srv.close)
+
+        def serve():
+            c, _ = srv.accept()
+            with c:
+                c.recv(64)
+                c.sendall(b"AC")
+
+        t = threading.Thread(target=serve, daemon=True)
+        t.start()
+        r = ackc("-m", "line", "-H", "127.0.0.1", "-p", srv.getsockname()[1], "hello")
+        t.join()
+        self.assertEqual((r.returncode, r.stdout), (1, ""))
+        self.assertEqual(r.stderr, 'ackc: reply to "hello": "AC", expected "ACK!\\n"\n')
 
     def test_timeout_against_a_listener_that_never_replies(self):
         s = SilentListener()
