@@ -7,7 +7,10 @@ and so does a build directory without a test log (its build failed). A skipped
 case is reported separately on a developer machine; with ACKD_TEST_STRICT=1
 (CI) a skip is a failure, because CI installs everything every test needs.
 
-usage: summarize.py BUILDDIR...
+usage: summarize.py LOG...
+
+Each LOG is a meson test log (BUILDDIR/meson-logs/testlog.json, or
+testlog-SETUP.json for `meson test --setup SETUP`), or a build directory.
 """
 import json
 import os
@@ -56,16 +59,19 @@ def main():
     strict = os.environ.get("ACKD_TEST_STRICT") == "1"
     passed = failed = skipped = 0
     failures = []
-    for build in sys.argv[1:]:
-        log = os.path.join(build, "meson-logs", "testlog.json")
+    for arg in sys.argv[1:]:
+        log = arg if arg.endswith(".json") else os.path.join(arg, "meson-logs", "testlog.json")
+        build = os.path.basename(os.path.dirname(os.path.dirname(os.path.abspath(log))))
+        setup = re.match(r"testlog-(.+)\.json$", os.path.basename(log))
+        label = f"{build} ({setup.group(1)})" if setup else build
         if not os.path.exists(log):
             failed += 1
-            failures.append(f"{build}: no test log (the build or the test run failed)")
+            failures.append(f"{label}: no test log (the build or the test run failed)")
             continue
         with open(log) as f:
             tests = [json.loads(line) for line in f if line.strip()]
         for t in tests:
-            t["name"] = f"{os.path.basename(os.path.normpath(build))}/{t['name']}"
+            t["name"] = f"{label}/{t['name']}"
         p, f_, s, fl = count(tests, strict)
         passed, failed, skipped = passed + p, failed + f_, skipped + s
         failures += fl

@@ -5,12 +5,15 @@
  * classified from their first bytes.
  */
 #include <check.h>
+
+#include "test-util.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "errors.h"
 #include "report.h"
+#include "test-util.h"
 
 static char *render(const BenchReport *b, bool json) {
         char *text = NULL;
@@ -51,9 +54,6 @@ static Fixture *fixture(ProtocolMode mode) {
         };
         return x;
 }
-
-#define assert_contains(text, needle) \
-        ck_assert_msg(strstr((text), (needle)), "'%s' not in:\n%s", (needle), (text))
 
 START_TEST(test_json_has_stable_keys_and_values) {
         Fixture *x = fixture(PROTOCOL_LINE);
@@ -181,7 +181,6 @@ START_TEST(test_errors_are_classified) {
 
         for (int k = 0; k < _ERROR_KIND_MAX; k++) {
                 ck_assert_ptr_nonnull(error_kind_key((ErrorKind)k));
-                ck_assert_ptr_nonnull(error_kind_text((ErrorKind)k));
         }
         ck_assert_ptr_null(error_kind_key(_ERROR_KIND_MAX));
 }

@@ -21,15 +21,13 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 
-import tap  # noqa: E402
-from ackdtest import SOURCE_ROOT, AckdTestCase, free_port  # noqa: E402
+import tap
+from ackdtest import INSTRUMENTED, SOURCE_ROOT, AckdTestCase, free_port
 
 ACKC = os.environ.get("ACKC_BIN") or os.path.join(SOURCE_ROOT, "build", "src", "client", "ackc")
 BUILD_ROOT = os.environ.get("ACKD_BUILD_ROOT") or os.path.join(SOURCE_ROOT, "build")
@@ -414,7 +412,8 @@ class BenchTests(AckcTestCase):
         self.assertHealthy(report)
         self.assertEqual(report["rate_per_s"], 2000)
         self.assertEqual(report["sent"] + report["unsent"], 2000)
-        self.assertGreaterEqual(report["requests"], 1900)
+        # A server under valgrind cannot answer 2000 a second; the schedule stands all the same.
+        self.assertGreaterEqual(report["requests"], 1 if INSTRUMENTED else 1900)
         report = self.bench_json("-m", "oneshot", "-c", "4", "--rate", "500", "-d", "1", *self.target(d, 0))
         self.assertEqual(report["sent"] + report["unsent"], 500)
         self.assertEqual(report["errors_total"], 0)

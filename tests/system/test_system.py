@@ -27,12 +27,10 @@ import signal
 import socket
 import subprocess
 import tempfile
-import sys
 import time
 import unittest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
-import tap  # noqa: E402
+import tap
 
 SOURCE_ROOT = os.environ.get("ACKD_SOURCE_ROOT") or os.path.join(os.path.dirname(__file__), "..", "..")
 CACHE = os.environ.get("ACKD_SYSTEM_CACHE", "/var/tmp/ackd-system-cache")

@@ -10,6 +10,7 @@
 
 #include "line-parser.h"
 #include "macro.h"
+#include "test-util.h"
 
 #define BIG_MAX (1024 * 1024)   /* a max_message no test message reaches */
 
@@ -248,15 +249,6 @@ START_TEST(test_stream_fed_byte_by_byte_gives_the_same_messages) {
         recorder_done(&r);
 }
 END_TEST
-
-static uint64_t xorshift(uint64_t *state) {
-        uint64_t x = *state;
-
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        return *state = x;
-}
 
 /* An independent model of the framing, byte by byte: the totals of the complete messages. */
 static size_t model_totals(const char *buf, size_t len, size_t *totals, size_t *ret_pending) {

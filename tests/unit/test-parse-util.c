@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "macro.h"
+#include "test-util.h"
 #include "parse-util.h"
 
 #define SENTINEL UINT64_C(0xdeadbeef)
@@ -206,15 +207,6 @@ START_TEST(test_format_duration_uses_the_shortest_exact_unit) {
         }
 }
 END_TEST
-
-static uint64_t xorshift(uint64_t *state) {
-        uint64_t x = *state;
-
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        return *state = x;
-}
 
 static void assert_round_trip(uint64_t ms) {
         char buf[64];

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "macro.h"
+#include "test-util.h"
 #include "settings.h"
 
 #define MISSING_CONFIG "/nonexistent-ackd-test-dir/ackd.conf"
@@ -100,10 +101,6 @@ static void assert_listen(const Settings *s, size_t i, const char *text) {
         ck_assert_uint_gt(s->n_listen, i);
         ck_assert_int_eq(listen_address_parse(text, &a, NULL), 0);
         ck_assert_msg(listen_address_equal(&s->listen[i], &a), "listener %zu is not %s", i, text);
-}
-
-static void assert_contains(const char *haystack, const char *needle) {
-        ck_assert_msg(strstr(haystack, needle), "'%s' does not contain '%s'", haystack, needle);
 }
 
 START_TEST(test_init_sets_documented_defaults) {
