@@ -7,21 +7,14 @@
 #include "macro.h"
 #include "protocol.h"
 
-static const struct {
-        const char *key;
-        const char *text;
-} kinds[_ERROR_KIND_MAX] = {
-#define ERROR_KIND_INFO(id, k, t) [ERROR_##id] = { .key = k, .text = t },
-        ERROR_KINDS(ERROR_KIND_INFO)
-#undef ERROR_KIND_INFO
+static const char *const keys[_ERROR_KIND_MAX] = {
+#define ERROR_KIND_KEY(id, k) [ERROR_##id] = k,
+        ERROR_KINDS(ERROR_KIND_KEY)
+#undef ERROR_KIND_KEY
 };
 
 const char *error_kind_key(ErrorKind k) {
-        return k < _ERROR_KIND_MAX ? kinds[k].key : NULL;
-}
-
-const char *error_kind_text(ErrorKind k) {
-        return k < _ERROR_KIND_MAX ? kinds[k].text : NULL;
+        return k < _ERROR_KIND_MAX ? keys[k] : NULL;
 }
 
 ErrorKind error_kind_from_errno(int error) {

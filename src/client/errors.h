@@ -8,26 +8,25 @@
 
 #include <stddef.h>
 
-/* X(ID, JSON key, description) */
-#define ERROR_KINDS(X)                                                                          \
-        X(REFUSED, "refused", "connection refused")                                            \
-        X(RESET, "reset", "connection reset")                                                  \
-        X(TIMEOUT, "timeout", "timed out")                                                     \
-        X(CLOSED, "closed", "closed before the reply")                                         \
-        X(WRONG_REPLY, "wrong_reply", "wrong reply")                                           \
-        X(BUSY, "busy", "ERR busy")                                                            \
-        X(ERR, "err", "other ERR reply")                                                       \
-        X(OTHER, "other", "other error")
+/* X(ID, JSON key and report name) */
+#define ERROR_KINDS(X)          \
+        X(REFUSED, "refused")   \
+        X(RESET, "reset")       \
+        X(TIMEOUT, "timeout")   \
+        X(CLOSED, "closed")     \
+        X(WRONG_REPLY, "wrong_reply") \
+        X(BUSY, "busy")         \
+        X(ERR, "err")           \
+        X(OTHER, "other")
 
 typedef enum ErrorKind {
-#define ERROR_KIND_ENUM(id, key, text) ERROR_##id,
+#define ERROR_KIND_ENUM(id, key) ERROR_##id,
         ERROR_KINDS(ERROR_KIND_ENUM)
 #undef ERROR_KIND_ENUM
         _ERROR_KIND_MAX,
 } ErrorKind;
 
 const char *error_kind_key(ErrorKind k);
-const char *error_kind_text(ErrorKind k);
 
 /* A failed connect, read or write (negative or positive errno). */
 ErrorKind error_kind_from_errno(int error);

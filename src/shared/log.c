@@ -115,12 +115,6 @@ int log_level_from_string(const char *s) {
         return -EINVAL;
 }
 
-const char *log_level_to_string(int level) {
-        if (level < 0 || (size_t)level >= ELEMENTSOF(level_names))
-                return NULL;
-        return level_names[level];
-}
-
 /* The timestamp or priority, ident and level marker every line starts with. */
 static size_t log_prefix(char *line, size_t size, int level) {
         struct timespec ts;

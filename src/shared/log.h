@@ -61,7 +61,6 @@ int log_get_max_level(void);
 bool log_level_enabled(int level);
 
 int log_level_from_string(const char *s);
-const char *log_level_to_string(int level);
 
 /* strerror() of a negative or positive errno; thread-safe in glibc >= 2.32. */
 #define STRERROR(e) strerror(abs(e))
@@ -79,8 +78,6 @@ int log_internal(int level, int error, const char *format, ...) _printf_(3, 4);
 #define log_error(...)   log_full_errno(LOG_ERR, 0, __VA_ARGS__)
 
 #define log_debug_errno(e, ...)   log_full_errno(LOG_DEBUG, e, __VA_ARGS__)
-#define log_info_errno(e, ...)    log_full_errno(LOG_INFO, e, __VA_ARGS__)
-#define log_notice_errno(e, ...)  log_full_errno(LOG_NOTICE, e, __VA_ARGS__)
 #define log_warning_errno(e, ...) log_full_errno(LOG_WARNING, e, __VA_ARGS__)
 #define log_error_errno(e, ...)   log_full_errno(LOG_ERR, e, __VA_ARGS__)
 
