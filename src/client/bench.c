@@ -6,16 +6,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
 #include "bench.h"
 #include "engine.h"
+#include "fd-util.h"
 #include "log.h"
 #include "macro.h"
 #include "report.h"
+#include "signal-util.h"
 #include "target.h"
 
 #define PROGRESS_NS 1000000000ull
@@ -105,17 +105,12 @@ static int bench_check_sources(Bench *b) {
 
 /* Raises the soft RLIMIT_NOFILE to the hard one, and checks the connections fit. */
 static int bench_raise_fd_limit(Bench *b) {
-        struct rlimit rl;
+        int64_t limit = fd_limit_raise(NULL);
 
-        if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        if (limit < 0)
                 return 0;       /* then the connections will tell */
-        if (rl.rlim_cur < rl.rlim_max) {
-                rl.rlim_cur = rl.rlim_max;
-                (void)setrlimit(RLIMIT_NOFILE, &rl);
-                (void)getrlimit(RLIMIT_NOFILE, &rl);
-        }
-        if (rl.rlim_cur != RLIM_INFINITY && bench_fds_needed(b->args) > rl.rlim_cur) {
-                b->fd_limit = rl.rlim_cur;
+        if (bench_fds_needed(b->args) > (uint64_t)limit) {
+                b->fd_limit = (uint64_t)limit;
                 return bench_error(b, STEP_FD_LIMIT, -EMFILE);
         }
         return 0;
@@ -171,15 +166,10 @@ static int bench_engines(Bench *b) {
 
 /* Threads get SIGINT and SIGTERM blocked; the main thread reads them from a signalfd. */
 static int bench_signals(Bench *b) {
-        sigset_t mask;
+        static const int signals[] = { SIGINT, SIGTERM };
 
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGINT);
-        sigaddset(&mask, SIGTERM);
-        if (pthread_sigmask(SIG_BLOCK, &mask, NULL) != 0)
-                return -EINVAL;
-        b->signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-        return b->signal_fd < 0 ? negative_errno() : 0;
+        b->signal_fd = signalfd_open_blocked(signals, ELEMENTSOF(signals));
+        return b->signal_fd < 0 ? b->signal_fd : 0;
 }
 
 static void bench_progress(Bench *b, uint64_t now) {
@@ -330,9 +320,7 @@ static int bench_prepare(Bench *b) {
         if (r >= 0)
                 r = bench_engines(b);
         if (r >= 0) {
-                b->sh.done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-                if (b->sh.done_fd < 0)
-                        r = negative_errno();
+                b->sh.done_fd = r = eventfd_open();
         }
         if (r >= 0)
                 r = bench_signals(b);

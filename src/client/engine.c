@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "engine-internal.h"
+#include "fd-util.h"
 #include "log.h"
 
 #define MAX_EVENTS  256
@@ -199,10 +200,9 @@ static void engine_run(Engine *e) {
 
 static void *engine_thread(void *userdata) {
         Engine *e = userdata;
-        uint64_t one = 1;
 
         engine_run(e);
-        (void)!write(e->sh->done_fd, &one, sizeof one);
+        eventfd_signal(e->sh->done_fd);
         return NULL;
 }
 
