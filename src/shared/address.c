@@ -400,4 +400,93 @@ bool address_prefix_match(const AddressPrefix *p, const struct sockaddr *sa, soc
         } else
                 return false;
         return family == p->family && prefix_bits_equal(addr, p->addr, p->bits);
+
+/* After "unix": "" (unnamed), ":@NAME" (abstract, NAME may be empty) or ":PATH". */
+static int sockaddr_parse_unix(const char *s, struct sockaddr_un *un, socklen_t *ret_len) {
+        size_t base = offsetof(struct sockaddr_un, sun_path), n;
+
+        un->sun_family = AF_UNIX;
+        if (*s == '\0') {
+                *ret_len = (socklen_t)base;
+                return 0;
+        }
+        if (*s != ':')
+                return -EINVAL;
+        s++;
+        n = strlen(s);
+        if (s[0] == '@') {
+                if (n > sizeof un->sun_path)
+                        return -EINVAL;
+                memcpy(un->sun_path + 1, s + 1, n - 1);
+                *ret_len = (socklen_t)(base + n);
+                return 0;
+        }
+        if (n == 0 || n > sizeof un->sun_path)
+                return -EINVAL;
+        memcpy(un->sun_path, s, n);
+        /* With its NUL, as the kernel reports a bound path, unless the path fills sun_path. */
+        *ret_len = (socklen_t)(base + MIN(n + 1, sizeof un->sun_path));
+        return 0;
+}
+
+/* "A.B.C.D:PORT" or "[V6]:PORT". */
+static int sockaddr_parse_inet(const char *s, struct sockaddr_storage *ss, socklen_t *ret_len) {
+        const char *colon = strrchr(s, ':');
+        char host[INET6_ADDRSTRLEN + 1];
+        uint16_t port;
+        size_t n;
+
+        if (!colon || parse_port(colon + 1, &port, NULL) < 0)
+                return -EINVAL;
+        if (s[0] == '[') {
+                struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+
+                n = (size_t)(colon - s) - 1;
+                if (n < 2 || n > INET6_ADDRSTRLEN || s[n] != ']')
+                        return -EINVAL;
+                memcpy(host, s + 1, n - 1);
+                host[n - 1] = '\0';
+                in6->sin6_family = AF_INET6;
+                in6->sin6_port = htons(port);
+                if (inet_pton(AF_INET6, host, &in6->sin6_addr) != 1)
+                        return -EINVAL;
+                *ret_len = sizeof *in6;
+        } else {
+                struct sockaddr_in *in = (struct sockaddr_in *)ss;
+
+                n = (size_t)(colon - s);
+                if (n == 0 || n >= INET_ADDRSTRLEN)
+                        return -EINVAL;
+                memcpy(host, s, n);
+                host[n] = '\0';
+                in->sin_family = AF_INET;
+                in->sin_port = htons(port);
+                if (inet_pton(AF_INET, host, &in->sin_addr) != 1)
+                        return -EINVAL;
+                *ret_len = sizeof *in;
+        }
+        return 0;
+}
+
+int sockaddr_parse(const char *s, struct sockaddr_storage *ret, socklen_t *ret_len) {
+        struct sockaddr_storage ss = { 0 };
+        char again[ADDRESS_STRING_MAX];
+        socklen_t len;
+        int r;
+
+        if (!s)
+                return -EINVAL;
+        if (strncmp(s, "unix", 4) == 0)
+                r = sockaddr_parse_unix(s + 4, (struct sockaddr_un *)&ss, &len);
+        else
+                r = sockaddr_parse_inet(s, &ss, &len);
+        if (r < 0)
+                return r;
+
+        /* One spelling per address: refuse what would be shown differently. */
+        if (strcmp(sockaddr_format((const struct sockaddr *)&ss, len, again, sizeof again), s) != 0)
+                return -EINVAL;
+        *ret = ss;
+        *ret_len = len;
+        return 0;
 }

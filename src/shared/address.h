@@ -94,5 +94,11 @@ const char *address_prefix_format(const AddressPrefix *p, char *buf, size_t size
 /* Whether sa (AF_INET or AF_INET6; an IPv4-mapped IPv6 address counts as IPv4) lies in p. */
 bool address_prefix_match(const AddressPrefix *p, const struct sockaddr *sa, socklen_t len);
 
+/* The inverse of sockaddr_format() for what it prints for IPv4, IPv6 and AF_UNIX: only a
+ * string that sockaddr_format() prints exactly so for the result is taken, so that one
+ * address has one spelling ("[::ffff:1.2.3.4]:1", shown as IPv4, a port "01" and "unknown"
+ * are refused). The result is zero-filled beyond *ret_len. Returns 0, or -EINVAL. */
+int sockaddr_parse(const char *s, struct sockaddr_storage *ret, socklen_t *ret_len);
+
 /* Fills a sockaddr_un from a path as written after "unix:". Returns the length to pass to bind(). */
 int sockaddr_un_set(struct sockaddr_un *sun, const char *path, socklen_t *ret_len);

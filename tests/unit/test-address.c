@@ -666,6 +666,101 @@ START_TEST(test_sockaddr_un_set_rejects_empty_and_too_long) {
 }
 END_TEST
 
+/* What sockaddr_parse() makes of a printed form must print as the same string. */
+static void assert_sockaddr_round_trip(const char *text, int family, socklen_t len) {
+        struct sockaddr_storage ss;
+        char buf[ADDRESS_STRING_MAX];
+        socklen_t n = 0;
+
+        memset(&ss, 0xaa, sizeof ss);
+        ck_assert_msg(sockaddr_parse(text, &ss, &n) == 0, "'%s' refused", text);
+        ck_assert_int_eq(ss.ss_family, family);
+        ck_assert_uint_eq(n, len);
+        ck_assert_str_eq(sockaddr_format((struct sockaddr *)&ss, n, buf, sizeof buf), text);
+        /* Zero beyond the length, so two equal addresses compare equal byte by byte. */
+        for (size_t i = n; i < sizeof ss; i++)
+                ck_assert_int_eq(((const uint8_t *)&ss)[i], 0);
+}
+
+START_TEST(test_sockaddr_parse_takes_every_printed_form) {
+        size_t base = offsetof(struct sockaddr_un, sun_path);
+
+        assert_sockaddr_round_trip("127.0.0.1:40522", AF_INET, sizeof(struct sockaddr_in));
+        assert_sockaddr_round_trip("0.0.0.0:0", AF_INET, sizeof(struct sockaddr_in));
+        assert_sockaddr_round_trip("255.255.255.255:65535", AF_INET, sizeof(struct sockaddr_in));
+        assert_sockaddr_round_trip("[::1]:9999", AF_INET6, sizeof(struct sockaddr_in6));
+        assert_sockaddr_round_trip("[::]:0", AF_INET6, sizeof(struct sockaddr_in6));
+        assert_sockaddr_round_trip("[2001:db8::1:0:0:1]:65535", AF_INET6, sizeof(struct sockaddr_in6));
+        assert_sockaddr_round_trip("[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:1", AF_INET6,
+                                   sizeof(struct sockaddr_in6));
+        assert_sockaddr_round_trip("unix", AF_UNIX, (socklen_t)base);
+        assert_sockaddr_round_trip("unix:/run/x.sock", AF_UNIX, (socklen_t)(base + 12));
+        assert_sockaddr_round_trip("unix:relative path", AF_UNIX, (socklen_t)(base + 14));
+        assert_sockaddr_round_trip("unix:@name", AF_UNIX, (socklen_t)(base + 5));
+        /* An abstract name of no printable byte is shown (and kept) as an empty one. */
+        assert_sockaddr_round_trip("unix:@", AF_UNIX, (socklen_t)(base + 1));
+}
+END_TEST
+
+START_TEST(test_sockaddr_parse_takes_longest_unix_names) {
+        char text[ADDRESS_STRING_MAX];
+        size_t base = offsetof(struct sockaddr_un, sun_path);
+        size_t size = sizeof(((struct sockaddr_un *)0)->sun_path);
+        struct sockaddr_storage ss;
+        socklen_t n;
+
+        /* A path filling sun_path has no NUL; an abstract name fills it after its NUL. */
+        (void)snprintf(text, sizeof text, "unix:/%0*d", (int)size - 1, 0);
+        assert_sockaddr_round_trip(text, AF_UNIX, (socklen_t)(base + size));
+        (void)snprintf(text, sizeof text, "unix:@%0*d", (int)size - 1, 0);
+        assert_sockaddr_round_trip(text, AF_UNIX, (socklen_t)(base + size));
+
+        (void)snprintf(text, sizeof text, "unix:/%0*d", (int)size, 0);
+        ck_assert_int_eq(sockaddr_parse(text, &ss, &n), -EINVAL);
+        (void)snprintf(text, sizeof text, "unix:@%0*d", (int)size, 0);
+        ck_assert_int_eq(sockaddr_parse(text, &ss, &n), -EINVAL);
+}
+END_TEST
+
+START_TEST(test_sockaddr_parse_takes_what_sockaddr_format_prints) {
+        struct sockaddr_in6 in6 = { .sin6_family = AF_INET6, .sin6_port = htons(7) };
+        struct sockaddr_un un = { .sun_family = AF_UNIX };
+        size_t base = offsetof(struct sockaddr_un, sun_path);
+        char buf[ADDRESS_STRING_MAX];
+
+        /* An IPv4-mapped peer is shown, and so kept, as IPv4. */
+        ck_assert_int_eq(inet_pton(AF_INET6, "::ffff:192.0.2.1", &in6.sin6_addr), 1);
+        sockaddr_format((struct sockaddr *)&in6, sizeof in6, buf, sizeof buf);
+        assert_sockaddr_round_trip(buf, AF_INET, sizeof(struct sockaddr_in));
+
+        /* Names with unprintable bytes are shown, and so kept, up to the first of them. */
+        memcpy(un.sun_path, "/ab\ncd", 6);
+        sockaddr_format((struct sockaddr *)&un, (socklen_t)(base + 6), buf, sizeof buf);
+        assert_sockaddr_round_trip(buf, AF_UNIX, (socklen_t)(base + 4));
+        memcpy(un.sun_path, "\0\x01x", 3);
+        sockaddr_format((struct sockaddr *)&un, (socklen_t)(base + 3), buf, sizeof buf);
+        assert_sockaddr_round_trip(buf, AF_UNIX, (socklen_t)(base + 1));
+}
+END_TEST
+
+START_TEST(test_sockaddr_parse_refuses_other_spellings) {
+        static const char *const bad[] = {
+                "", "unknown", "family-10", "unix:", "unix:@x\x01", "unix:/a\n", "unixx", "unix/x",
+                "127.0.0.1", "127.0.0.1:", "127.0.0.1:01", "127.0.0.1:+1", "127.0.0.1:65536",
+                "127.0.0.1: 1", " 127.0.0.1:1", "127.0.0.1:1 ", "127.1:1", "01.2.3.4:1", "1.2.3.4.5:1",
+                ":1", "localhost:1", "[::1]", "[::1]:", "[::1]:01", "::1:9999", "[]:1", "[::1:1",
+                "[::0]:1", "[0::1]:1", "[::FFFF]:1", "[::ffff:1.2.3.4]:1", "[fe80::1%lo]:1",
+                "[::1]x:1", "[1.2.3.4]:1",
+        };
+        struct sockaddr_storage ss;
+        socklen_t n;
+
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+                ck_assert_msg(sockaddr_parse(bad[i], &ss, &n) == -EINVAL, "'%s' accepted", bad[i]);
+        ck_assert_int_eq(sockaddr_parse(NULL, &ss, &n), -EINVAL);
+}
+END_TEST
+
 /* Called by the shared main() in tap-main.c. */
 Suite *make_suite(void);
 
@@ -712,6 +807,10 @@ Suite *make_suite(void) {
         tcase_add_test(tc, test_sockaddr_un_set_path);
         tcase_add_test(tc, test_sockaddr_un_set_abstract);
         tcase_add_test(tc, test_sockaddr_un_set_rejects_empty_and_too_long);
+        tcase_add_test(tc, test_sockaddr_parse_takes_every_printed_form);
+        tcase_add_test(tc, test_sockaddr_parse_takes_longest_unix_names);
+        tcase_add_test(tc, test_sockaddr_parse_takes_what_sockaddr_format_prints);
+        tcase_add_test(tc, test_sockaddr_parse_refuses_other_spellings);
         suite_add_tcase(s, tc);
 
         return s;
