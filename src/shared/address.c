@@ -400,6 +400,7 @@ bool address_prefix_match(const AddressPrefix *p, const struct sockaddr *sa, soc
         } else
                 return false;
         return family == p->family && prefix_bits_equal(addr, p->addr, p->bits);
+}
 
 /* After "unix": "" (unnamed), ":@NAME" (abstract, NAME may be empty) or ":PATH". */
 static int sockaddr_parse_unix(const char *s, struct sockaddr_un *un, socklen_t *ret_len) {
