@@ -64,7 +64,7 @@ static void assert_states_equal(const HandoverState *a, const HandoverState *b, 
                 fuzz_assert(x->parser_partial == y->parser_partial && x->parser_cr == y->parser_cr);
                 fuzz_assert(x->error_reply == y->error_reply && x->eof == y->eof);
                 fuzz_assert(x->n_logged == y->n_logged && x->bytes_written == y->bytes_written);
-                fuzz_assert(x->idle_remaining_ms == y->idle_remaining_ms);
+                fuzz_assert(x->timer_remaining_ms == y->timer_remaining_ms);
 
                 if (exact_clients) {
                         fuzz_assert(x->has_client == y->has_client);
@@ -213,7 +213,7 @@ static void take_connection(Recipe *r, HandoverState *s, uint64_t inode) {
         c->parser_partial = (uint32_t)take_edge(r, ACK_MESSAGE_MAX + 2);
         c->n_logged = take(r);
         c->bytes_written = take32(r);
-        c->idle_remaining_ms = take_edge(r, HANDOVER_IDLE_TIMEOUT_MAX_MS + 1);
+        c->timer_remaining_ms = take_edge(r, HANDOVER_IDLE_TIMEOUT_MAX_MS + 1);
         take_client(r, c);
 }
 

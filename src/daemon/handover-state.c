@@ -50,12 +50,15 @@ typedef struct Field {
 static const char *const mode_names[] = {
         [PROTOCOL_ONESHOT] = "oneshot",
         [PROTOCOL_LINE] = "line",
+        [PROTOCOL_METRICS] = "metrics",
 };
 _Static_assert(ELEMENTSOF(mode_names) == _PROTOCOL_MAX, "a name for every mode");
 
 static const char *const state_names[] = {
         [HANDOVER_READING] = "reading",
         [HANDOVER_REPLYING] = "replying",
+        [HANDOVER_LINGER] = "linger",
+        [HANDOVER_HEADER] = "header",
 };
 _Static_assert(ELEMENTSOF(state_names) == _HANDOVER_STATE_MAX, "a name for every state");
 
@@ -91,9 +94,10 @@ static const Field connection_fields[] = {
         BOOL_FIELD(HandoverConnection, parser_cr, "cr"),
         ENUM_FIELD(HandoverConnection, error_reply, "error", error_names),
         BOOL_FIELD(HandoverConnection, eof, "eof"),
+        BOOL_FIELD(HandoverConnection, rejected, "rejected"),
         UINT_FIELD(HandoverConnection, n_logged, "logged", 0, UINT8_MAX),
         UINT_FIELD(HandoverConnection, bytes_written, "written", 0, UINT32_MAX),
-        UINT_FIELD(HandoverConnection, idle_remaining_ms, "idle-ms", 0, HANDOVER_IDLE_TIMEOUT_MAX_MS),
+        UINT_FIELD(HandoverConnection, timer_remaining_ms, "timer-ms", 0, HANDOVER_IDLE_TIMEOUT_MAX_MS),
         { .key = "client", .type = FIELD_CLIENT },
 };
 _Static_assert(1 + ELEMENTSOF(connection_fields) <= TOKENS_MAX, "room for every field of a connection");
@@ -169,10 +173,12 @@ static const char *ack_invalid(const char *s, size_t n) {
 
 /* The rules that tie a connection to its listener and profile and its fields to each other,
  * as the daemon's state machine leaves them (connection.c). Returns "key: reason" or NULL. */
+static const char *connection_state_invalid(const HandoverListener *l, const HandoverProfile *p,
+                                            const HandoverConnection *c);
+
 static const char *connection_invalid(const HandoverState *s, const HandoverConnection *c) {
         const HandoverListener *l;
         const HandoverProfile *p;
-        size_t unit;
 
         if (c->listener >= s->n_listeners)
                 return "listener: no such listener";
@@ -183,24 +189,68 @@ static const char *connection_invalid(const HandoverState *s, const HandoverConn
 
         if (c->mode != l->mode)
                 return "mode: not its listener's";
+        if (c->mode == PROTOCOL_METRICS)
+                return "mode: a metrics connection is not handed over";
         if (c->has_client && !l->proxy)
                 return "client: its listener takes no PROXY header";
-        if (c->idle_remaining_ms > p->idle_timeout_ms)
-                return "idle-ms: beyond its profile's idle timeout";
         if (c->parser_cr && c->parser_partial == 0)
                 return "cr: set without a partial message";
         if (c->parser_partial - c->parser_cr > p->max_message)
                 return "partial: beyond its profile's max-message";
+        return connection_state_invalid(l, p, c);
+}
 
-        /* A oneshot connection is handed over only while it waits for its message; one
-         * that has it is answered before the handover. */
+/* The timer of each state runs at most so long. */
+static uint64_t timer_max(const HandoverProfile *p, const HandoverConnection *c) {
+        switch (c->state) {
+        case HANDOVER_LINGER:
+                return HANDOVER_LINGER_MAX_MS;
+        case HANDOVER_HEADER:
+                return HANDOVER_HEADER_MAX_MS;
+        default:
+                return p->idle_timeout_ms;
+        }
+}
+
+/* A connection that owes, holds and knows nothing: lingering, or waiting for its PROXY
+ * header. Returns "key: reason" or NULL. */
+static const char *connection_blank_invalid(const HandoverListener *l, const HandoverConnection *c) {
+        if (c->pending_acks > 0 || c->out_offset > 0 || c->error_reply != HANDOVER_ERROR_NONE)
+                return "acks: owed while lingering or waiting for a header";
+        if (c->parser_partial > 0 || c->eof)
+                return "partial: parser state while lingering or waiting for a header";
+        if (c->state == HANDOVER_HEADER && (!l->proxy || c->has_client || c->rejected || c->n_logged > 0))
+                return "state: header only on a +proxy listener, before anything else";
+        return NULL;
+}
+
+/* The rules of each state, as the daemon's state machine leaves them (connection.c). */
+static const char *connection_state_invalid(const HandoverListener *l, const HandoverProfile *p,
+                                            const HandoverConnection *c) {
+        size_t unit;
+
+        const char *reason;
+
+        if (c->error_reply == HANDOVER_ERROR_BUSY && !c->rejected)
+                return "rejected: ERR busy is owed to rejected connections only";
+        if (c->rejected && (c->pending_acks > 0 || c->parser_partial > 0 || c->eof))
+                return "rejected: a rejected connection has read nothing";
+        if (c->state == HANDOVER_LINGER || c->state == HANDOVER_HEADER) {
+                reason = connection_blank_invalid(l, c);
+                if (reason)
+                        return reason;
+        }
+        if (c->timer_remaining_ms > timer_max(p, c))
+                return "timer-ms: beyond its timer's duration";
+        if (c->state == HANDOVER_LINGER || c->state == HANDOVER_HEADER)
+                return NULL;
+
+        /* A oneshot connection holds one message: no parser, at most one ack. */
         if (c->mode == PROTOCOL_ONESHOT) {
-                if (c->state != HANDOVER_READING)
-                        return "state: a oneshot connection is handed over only while reading";
-                if (c->pending_acks > 0 || c->out_offset > 0 || c->error_reply != HANDOVER_ERROR_NONE)
-                        return "acks: a oneshot connection reading owes nothing";
                 if (c->parser_partial > 0 || c->parser_cr)
                         return "partial: a oneshot connection has no parser state";
+                if (c->pending_acks > 1 || (c->state == HANDOVER_READING && c->pending_acks > 0))
+                        return "acks: a oneshot connection owes one ack, once it has its message";
         }
 
         /* EOF and an error reply both end the reading. */
@@ -219,7 +269,7 @@ static const char *connection_invalid(const HandoverState *s, const HandoverConn
 
         /* The reply being written: an ack (line mode adds its LF), or the error line. */
         if (c->pending_acks > 0)
-                unit = p->ack_len + 1;
+                unit = p->ack_len + (c->mode == PROTOCOL_LINE);
         else if (c->error_reply == HANDOVER_ERROR_BUSY)
                 unit = STRLEN(REPLY_ERR_BUSY);
         else if (c->error_reply == HANDOVER_ERROR_TOO_LONG)
@@ -492,16 +542,19 @@ static int parse_number_field(Parser *p, const char *key, const char *value, uin
 }
 
 static int parse_enum_field(Parser *p, const Field *f, const char *value, void *rec) {
+        char names[128];
+        size_t n = 0;
+
         for (size_t i = 0; i < f->n_names; i++)
                 if (strcmp(value, f->names[i]) == 0) {
                         field_set(f, rec, i);
                         return 0;
                 }
-        if (f->n_names == 2)
-                return parser_fail(p, "%s=%.32s: expected %s or %s", f->key, value, f->names[0],
-                                   f->names[1]);
-        return parser_fail(p, "%s=%.32s: expected %s, %s or %s", f->key, value, f->names[0], f->names[1],
-                           f->names[2]);
+        /* "a", "a or b", "a, b or c", ... */
+        for (size_t i = 0; i < f->n_names && n < sizeof names; i++)
+                n += (size_t)snprintf(names + n, sizeof names - n, "%s%s",
+                                      i == 0 ? "" : i + 1 == f->n_names ? " or " : ", ", f->names[i]);
+        return parser_fail(p, "%s=%.32s: expected %s", f->key, value, names);
 }
 
 static int parse_text_field(Parser *p, const Field *f, const char *value, void *rec) {

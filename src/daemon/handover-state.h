@@ -60,7 +60,9 @@
 /* HandoverConnection.state: what the next ackd does with the connection. */
 typedef enum HandoverConnectionState {
         HANDOVER_READING,       /* serving: read messages, acknowledge them */
-        HANDOVER_REPLYING,      /* write what is owed, then shut down (line mode only) */
+        HANDOVER_REPLYING,      /* write what is owed, then shut down (or close, after EOF) */
+        HANDOVER_LINGER,        /* answered and shut down: discard input until EOF */
+        HANDOVER_HEADER,        /* +proxy listener: its PROXY header has not begun to arrive */
         _HANDOVER_STATE_MAX,
 } HandoverConnectionState;
 
@@ -87,6 +89,10 @@ typedef struct HandoverProfile {
 
 /* As --idle-timeout allows. */
 #define HANDOVER_IDLE_TIMEOUT_MAX_MS (UINT64_C(24) * 3600 * 1000)
+/* The longest a lingering connection's timer runs (LINGER_TIMEOUT_MS in connection.h),
+ * and a PROXY header's (--proxy-timeout). */
+#define HANDOVER_LINGER_MAX_MS       UINT64_C(2000)
+#define HANDOVER_HEADER_MAX_MS       (UINT64_C(3600) * 1000)
 
 typedef struct HandoverConnection {
         uint64_t inode;                 /* st_ino of the socket, never 0 */
@@ -100,9 +106,10 @@ typedef struct HandoverConnection {
         bool parser_cr;                 /* ... of which the last is a CR */
         uint8_t error_reply;            /* HandoverErrorReply, owed after the acks */
         bool eof;                       /* the peer had finished sending */
+        bool rejected;                  /* told ERR busy: counted apart from max-connections */
         uint8_t n_logged;               /* messages logged so far */
         uint32_t bytes_written;         /* modulo 2^32 */
-        uint64_t idle_remaining_ms;     /* of the profile's idle timeout */
+        uint64_t timer_remaining_ms;    /* of its timer: the idle timeout, linger or PROXY timeout */
         bool has_client;                /* a PROXY header named the client: */
         socklen_t client_len;
         struct sockaddr_storage client; /* ... kept as sockaddr_format() shows it (see below) */

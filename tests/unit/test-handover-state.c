@@ -83,19 +83,20 @@ static void base_state(HandoverState *s) {
         c->parser_partial = 17;
         c->n_logged = 5;
         c->bytes_written = 1840;
-        c->idle_remaining_ms = 29120;
+        c->timer_remaining_ms = 29120;
 
         /* A oneshot connection waiting for its message, from behind a proxy. */
         c = add_connection(s, 200, 1, 1);
-        c->idle_remaining_ms = 4999;
+        c->timer_remaining_ms = 4999;
         set_client(c, "192.0.2.7:40522");
 
         /* Over max-connections: part of "ERR busy\n" written. */
         c = add_connection(s, 300, 2, 1);
         c->state = HANDOVER_REPLYING;
         c->error_reply = HANDOVER_ERROR_BUSY;
+        c->rejected = true;
         c->out_offset = 8;
-        c->idle_remaining_ms = 100;
+        c->timer_remaining_ms = 100;
 
         /* A message too long after three that are owed, with a CR seen before it. */
         c = add_connection(s, 400, 0, 1);
@@ -115,7 +116,7 @@ static void base_state(HandoverState *s) {
         c->eof = true;
         c->n_logged = 255;
         c->bytes_written = 1;
-        c->idle_remaining_ms = 30000;
+        c->timer_remaining_ms = 30000;
         set_client(c, "[2001:db8::7]:1");
 }
 
@@ -127,16 +128,16 @@ static const char base_text[] =
         "profile 0 max-message=1024 idle-timeout-ms=30000 ack=ACK!\n"
         "profile 1 max-message=10 idle-timeout-ms=5000 ack=OK\\x20then\n"
         "connection inode=100 listener=0 profile=0 mode=line state=reading acks=2 offset=3 partial=17 cr=0 "
-        "error=none eof=0 logged=5 written=1840 idle-ms=29120\n"
+        "error=none eof=0 rejected=0 logged=5 written=1840 timer-ms=29120\n"
         "connection inode=200 listener=1 profile=1 mode=oneshot state=reading acks=0 offset=0 partial=0 "
         "cr=0 "
-        "error=none eof=0 logged=0 written=0 idle-ms=4999 client=192.0.2.7:40522\n"
+        "error=none eof=0 rejected=0 logged=0 written=0 timer-ms=4999 client=192.0.2.7:40522\n"
         "connection inode=300 listener=2 profile=1 mode=line state=replying acks=0 offset=8 partial=0 cr=0 "
-        "error=busy eof=0 logged=0 written=0 idle-ms=100\n"
+        "error=busy eof=0 rejected=1 logged=0 written=0 timer-ms=100\n"
         "connection inode=400 listener=0 profile=1 mode=line state=replying acks=3 offset=7 partial=11 cr=1 "
-        "error=too-long eof=0 logged=17 written=4294967295 idle-ms=0\n"
+        "error=too-long eof=0 rejected=0 logged=17 written=4294967295 timer-ms=0\n"
         "connection inode=500 listener=2 profile=0 mode=line state=replying acks=1 offset=0 partial=0 cr=0 "
-        "error=none eof=1 logged=255 written=1 idle-ms=30000 client=[2001:db8::7]:1\n"
+        "error=none eof=1 rejected=0 logged=255 written=1 timer-ms=30000 client=[2001:db8::7]:1\n"
         "end listeners=3 profiles=2 connections=5\n";
 
 /* ---- Comparing. */
@@ -177,7 +178,7 @@ static void assert_states_equal(const HandoverState *a, const HandoverState *b) 
                 ck_assert_uint_eq(x->eof, y->eof);
                 ck_assert_uint_eq(x->n_logged, y->n_logged);
                 ck_assert_uint_eq(x->bytes_written, y->bytes_written);
-                ck_assert_uint_eq(x->idle_remaining_ms, y->idle_remaining_ms);
+                ck_assert_uint_eq(x->timer_remaining_ms, y->timer_remaining_ms);
                 ck_assert_uint_eq(x->has_client, y->has_client);
                 if (x->has_client) {
                         ck_assert_uint_eq(x->client_len, y->client_len);
@@ -318,7 +319,7 @@ START_TEST(test_round_trip_every_field_at_its_bounds) {
         c->error_reply = HANDOVER_ERROR_TOO_LONG;
         c->n_logged = UINT8_MAX;
         c->bytes_written = UINT32_MAX;
-        c->idle_remaining_ms = HANDOVER_IDLE_TIMEOUT_MAX_MS;
+        c->timer_remaining_ms = HANDOVER_IDLE_TIMEOUT_MAX_MS;
         set_client(c, "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535");
 
         text = assert_round_trip(&s);
@@ -326,8 +327,8 @@ START_TEST(test_round_trip_every_field_at_its_bounds) {
         ck_assert_ptr_nonnull(
                 strstr(text, "inode=18446744073709551615 listener=0 profile=1 mode=line "
                              "state=replying acks=4294967295 offset=255 partial=16777217 cr=1 "
-                             "error=too-long eof=0 logged=255 written=4294967295 "
-                             "idle-ms=86400000 client=[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535\n"));
+                             "error=too-long eof=0 rejected=0 logged=255 written=4294967295 "
+                             "timer-ms=86400000 client=[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535\n"));
         ck_assert_ptr_nonnull(strstr(text, "max-message=16777216 idle-timeout-ms=86400000 ack=~~~"));
         free(text);
         handover_state_done(&s);
@@ -697,7 +698,7 @@ START_TEST(test_parse_rejects_empty_lines_and_fields) {
                              "line 5: empty line");
         assert_edit_rejected(7, "connection inode=100", "connection  inode=100", "empty field");
         assert_edit_rejected(7, "connection inode=100", " connection inode=100", "empty field");
-        assert_edit_rejected(7, "idle-ms=29120", "idle-ms=29120 ", "empty field");
+        assert_edit_rejected(7, "timer-ms=29120", "timer-ms=29120 ", "empty field");
         assert_edit_rejected(7, "connection inode=100", "connection inode=100 a b c d e f g h",
                              "more than 20 fields");
 }
@@ -742,9 +743,9 @@ END_TEST
 START_TEST(test_parse_rejects_unknown_keys) {
         assert_edit_rejected(2, "proxy=0", "proxy=0 port=1", "listener: unknown key 'port'");
         assert_edit_rejected(2, "name=[::]:9998", "name=[::]:9998 port=1", "listener: unknown key 'port'");
-        assert_edit_rejected(7, "idle-ms=29120", "idle-ms=29120 color=blue",
+        assert_edit_rejected(7, "timer-ms=29120", "timer-ms=29120 color=blue",
                              "connection: unknown key 'color'");
-        assert_edit_rejected(7, "idle-ms=29120", "idle-ms=29120 client=1.2.3.4:5 x=1",
+        assert_edit_rejected(7, "timer-ms=29120", "timer-ms=29120 client=1.2.3.4:5 x=1",
                              "connection: unknown key 'x'");
         assert_edit_rejected(8, "client=192.0.2.7:40522", "client=192.0.2.7:40522 x=1",
                              "connection: unknown key 'x'");
@@ -762,7 +763,7 @@ START_TEST(test_parse_rejects_missing_keys) {
         assert_edit_rejected(5, "max-message=1024 ", "", "profile: missing key 'max-message'");
         assert_edit_rejected(7, "inode=100 ", "", "connection: missing key 'inode'");
         assert_edit_rejected(7, " acks=2", "", "connection: missing key 'acks'");
-        assert_edit_rejected(7, " idle-ms=29120", "", "connection: missing key 'idle-ms'");
+        assert_edit_rejected(7, " timer-ms=29120", "", "connection: missing key 'timer-ms'");
         assert_edit_rejected(12, " connections=5", "", "end: missing key 'connections'");
         assert_edit_rejected(12, " listeners=3 profiles=2 connections=5", "",
                              "end: missing key 'listeners'");
@@ -775,8 +776,8 @@ END_TEST
 START_TEST(test_parse_rejects_duplicated_keys) {
         assert_edit_rejected(2, "proxy=0", "proxy=0 proxy=0", "listener: key 'proxy' twice");
         assert_edit_rejected(7, "acks=2", "acks=2 acks=2", "connection: key 'acks' twice");
-        assert_edit_rejected(7, "idle-ms=29120", "idle-ms=29120 idle-ms=29120",
-                             "connection: key 'idle-ms' twice");
+        assert_edit_rejected(7, "timer-ms=29120", "timer-ms=29120 timer-ms=29120",
+                             "connection: key 'timer-ms' twice");
         assert_edit_rejected(8, "client=192.0.2.7:40522", "client=192.0.2.7:40522 client=192.0.2.7:40522",
                              "connection: key 'client' twice");
         assert_edit_rejected(8, "client=192.0.2.7:40522", "client=192.0.2.7:40522 inode=1",
@@ -815,7 +816,7 @@ START_TEST(test_parse_rejects_every_numeric_field_out_of_range) {
                 { 7, "logged=5", "logged=256", "logged=256: out of range (0..255)" },
                 { 7, "written=1840", "written=4294967296",
                   "written=4294967296: out of range (0..4294967295)" },
-                { 7, "idle-ms=29120", "idle-ms=86400001", "idle-ms=86400001: out of range (0..86400000)" },
+                { 7, "timer-ms=29120", "timer-ms=86400001", "timer-ms=86400001: out of range (0..86400000)" },
                 { 12, "listeners=3", "listeners=257", "end: listeners=257: out of range (0..256)" },
                 { 12, "profiles=2", "profiles=257", "end: profiles=257: out of range (0..256)" },
                 { 12, "connections=5", "connections=1000001",
@@ -848,11 +849,11 @@ START_TEST(test_parse_rejects_numbers_in_other_spellings) {
 END_TEST
 
 START_TEST(test_parse_rejects_unknown_names) {
-        assert_edit_rejected(2, "mode=line", "mode=tcp", "listener: mode=tcp: expected oneshot or line");
-        assert_edit_rejected(2, "mode=line", "mode=LINE", "mode=LINE: expected oneshot or line");
-        assert_edit_rejected(7, "mode=line", "mode=", "mode=: expected oneshot or line");
-        assert_edit_rejected(7, "state=reading", "state=linger",
-                             "state=linger: expected reading or replying");
+        assert_edit_rejected(2, "mode=line", "mode=tcp", "listener: mode=tcp: expected oneshot, line or metrics");
+        assert_edit_rejected(2, "mode=line", "mode=LINE", "mode=LINE: expected oneshot, line or metrics");
+        assert_edit_rejected(7, "mode=line", "mode=", "mode=: expected oneshot, line or metrics");
+        assert_edit_rejected(7, "state=reading", "state=lingering",
+                             "state=lingering: expected reading, replying, linger or header");
         assert_edit_rejected(7, "error=none", "error=toolong",
                              "error=toolong: expected none, busy or too-long");
 }
@@ -939,18 +940,18 @@ START_TEST(test_parse_rejects_counts_that_disagree_with_the_end_line) {
         /* A connection line lost in the middle. */
         assert_edit_rejected_at(9,
                                 "connection inode=300 listener=2 profile=1 mode=line state=replying acks=0 "
-                                "offset=8 partial=0 cr=0 error=busy eof=0 logged=0 written=0 idle-ms=100\n",
+                                "offset=8 partial=0 cr=0 error=busy eof=0 rejected=1 logged=0 written=0 timer-ms=100\n",
                                 "", 11, "end: connections=5, but 4 connection lines");
 }
 END_TEST
 
 START_TEST(test_parse_rejects_connections_inconsistent_with_listener_or_profile) {
         assert_edit_rejected(7, "mode=line", "mode=oneshot", "connection: mode: not its listener's");
-        assert_edit_rejected(7, "idle-ms=29120", "idle-ms=29120 client=1.2.3.4:5",
+        assert_edit_rejected(7, "timer-ms=29120", "timer-ms=29120 client=1.2.3.4:5",
                              "client: its listener takes no PROXY header");
-        assert_edit_rejected(7, "idle-ms=29120", "idle-ms=30001",
-                             "idle-ms: beyond its profile's idle timeout");
-        assert_edit_accepted(7, "idle-ms=29120", "idle-ms=30000");
+        assert_edit_rejected(7, "timer-ms=29120", "timer-ms=30001",
+                             "timer-ms: beyond its timer's duration");
+        assert_edit_accepted(7, "timer-ms=29120", "timer-ms=30000");
         assert_edit_rejected(7, "partial=17", "partial=1025", "partial: beyond its profile's max-message");
         assert_edit_accepted(7, "partial=17", "partial=1024");
         assert_edit_accepted(7, "partial=17 cr=0", "partial=1025 cr=1");
@@ -966,16 +967,38 @@ START_TEST(test_parse_rejects_connections_inconsistent_with_listener_or_profile)
 END_TEST
 
 START_TEST(test_parse_rejects_connections_inconsistent_in_themselves) {
-        /* A oneshot connection is handed over only while it waits for its message. */
-        assert_edit_rejected(8, "state=reading", "state=replying",
-                             "state: a oneshot connection is handed over only while reading");
-        assert_edit_rejected(8, "acks=0", "acks=1", "acks: a oneshot connection reading owes nothing");
-        assert_edit_rejected(8, "offset=0", "offset=1", "acks: a oneshot connection reading owes nothing");
-        assert_edit_rejected(8, "error=none", "error=busy",
-                             "acks: a oneshot connection reading owes nothing");
-        assert_edit_rejected(8, "partial=0", "partial=1",
-                             "partial: a oneshot connection has no parser state");
+        /* A oneshot connection holds one message: no parser, one ack once it has it. */
+        assert_edit_rejected(8, "acks=0", "acks=1",
+                             "acks: a oneshot connection owes one ack, once it has its message");
+        assert_edit_accepted(8, "state=reading acks=0", "state=replying acks=1");
+        assert_edit_rejected(8, "state=reading acks=0", "state=replying acks=2",
+                             "acks: a oneshot connection owes one ack, once it has its message");
+        /* Its reply has no LF: "OK then" is 7 bytes. */
+        assert_edit_accepted(8, "state=reading acks=0 offset=0", "state=replying acks=1 offset=6");
+        assert_edit_rejected(8, "state=reading acks=0 offset=0", "state=replying acks=1 offset=7",
+                             "offset: not within the reply owed");
+        assert_edit_rejected(8, "partial=0", "partial=1", "partial: a oneshot connection has no parser state");
         assert_edit_rejected(8, "eof=0", "eof=1", "eof: set while reading");
+        /* Lingering, or waiting for a PROXY header: owing and holding nothing. */
+        assert_edit_accepted(8, "state=reading acks=0 offset=0 partial=0 cr=0 error=none eof=0 rejected=0 logged=0 "
+                                "written=0 timer-ms=4999",
+                             "state=linger acks=0 offset=0 partial=0 cr=0 error=none eof=0 rejected=0 logged=0 "
+                             "written=0 timer-ms=1999");
+        assert_edit_rejected(8, "state=reading acks=0 offset=0 partial=0 cr=0 error=none eof=0 rejected=0 logged=0 "
+                                "written=0 timer-ms=4999",
+                             "state=linger acks=0 offset=0 partial=0 cr=0 error=none eof=0 rejected=0 logged=0 "
+                             "written=0 timer-ms=2001",
+                             "timer-ms: beyond its timer's duration");
+        assert_edit_rejected(7, "state=reading", "state=linger",
+                             "acks: owed while lingering or waiting for a header");
+        assert_edit_rejected(8, "state=reading", "state=header",
+                             "state: header only on a +proxy listener, before anything else");
+        assert_edit_accepted(8, "state=reading acks=0 offset=0 partial=0 cr=0 error=none eof=0 rejected=0 logged=0 "
+                                "written=0 timer-ms=4999 client=192.0.2.7:40522",
+                             "state=header acks=0 offset=0 partial=0 cr=0 error=none eof=0 rejected=0 logged=0 "
+                             "written=0 timer-ms=4999");
+        assert_edit_rejected(7, "state=reading acks=2 offset=3 partial=17", "state=header acks=0 offset=0 partial=0",
+                             "state: header only on a +proxy listener, before anything else");
         /* EOF and an error reply end the reading. */
         assert_edit_rejected(7, "eof=0", "eof=1", "eof: set while reading");
         assert_edit_rejected(7, "error=none", "error=too-long", "error: owed while reading");
@@ -983,14 +1006,20 @@ START_TEST(test_parse_rejects_connections_inconsistent_in_themselves) {
         assert_edit_rejected(10, "partial=11 cr=1 error=too-long eof=0",
                              "partial=0 cr=0 error=too-long eof=1",
                              "eof: reading stopped at the message too long");
-        /* ERR busy goes to a connection that was never read. */
-        assert_edit_rejected(9, "acks=0", "acks=1", "error: a busy connection has read nothing");
-        assert_edit_rejected(9, "partial=0", "partial=1", "error: a busy connection has read nothing");
-        assert_edit_rejected(9, "eof=0", "eof=1", "error: a busy connection has read nothing");
+        /* ERR busy goes to a rejected connection, which was never read. */
+        assert_edit_rejected(9, "rejected=1", "rejected=0", "rejected: ERR busy is owed to rejected connections only");
+        assert_edit_rejected(9, "acks=0", "acks=1", "rejected: a rejected connection has read nothing");
+        assert_edit_rejected(9, "partial=0", "partial=1", "rejected: a rejected connection has read nothing");
+        assert_edit_rejected(9, "eof=0", "eof=1", "rejected: a rejected connection has read nothing");
         assert_edit_rejected(9, "offset=8", "offset=9", "offset: not within the reply owed");
+        /* A rejected connection that has had its ERR busy lingers. */
+        assert_edit_accepted(9, "state=replying acks=0 offset=8 partial=0 cr=0 error=busy",
+                             "state=linger acks=0 offset=0 partial=0 cr=0 error=none");
         /* With nothing owed, nothing is half written. */
         assert_edit_rejected(9, "offset=8 partial=0 cr=0 error=busy", "offset=1 partial=0 cr=0 error=none",
                              "offset: not within the reply owed");
+        /* Metrics listeners are listed like the others; no connection is theirs. */
+        assert_edit_rejected_at(3, "mode=oneshot", "mode=metrics", 8, "mode: not its listener's");
 }
 END_TEST
 
@@ -1020,7 +1049,7 @@ END_TEST
 START_TEST(test_parse_million_connections_and_refuse_one_more) {
         static const char head[] = "ackd-handover 1\nlistener 0 mode=line proxy=0 name=x\n"
                                    "profile 0 max-message=1 idle-timeout-ms=1 ack=A\n";
-        size_t size = sizeof head + (HANDOVER_CONNECTIONS_MAX + 1) * 160 + 64, n, before_last = 0;
+        size_t size = sizeof head + (HANDOVER_CONNECTIONS_MAX + 1) * 192 + 64, n, before_last = 0;
         struct timespec t0, t1;
         char err[HANDOVER_ERROR_MAX];
         HandoverState s;
@@ -1035,7 +1064,7 @@ START_TEST(test_parse_million_connections_and_refuse_one_more) {
                 n += (size_t)snprintf(
                         text + n, size - n,
                         "connection inode=%u listener=0 profile=0 mode=line state=reading acks=%u "
-                        "offset=0 partial=0 cr=0 error=none eof=0 logged=0 written=%u idle-ms=1\n",
+                        "offset=0 partial=0 cr=0 error=none eof=0 rejected=0 logged=0 written=%u timer-ms=1\n",
                         i, i % 7, i * 13);
         }
         n += (size_t)snprintf(text + n, size - n, "end listeners=1 profiles=1 connections=%d\n",
@@ -1180,7 +1209,7 @@ START_TEST(test_ten_thousand_connections_format_and_parse_fast) {
 
                 c->pending_acks = c->mode == PROTOCOL_LINE ? i % 5 : 0;
                 c->bytes_written = c->mode == PROTOCOL_LINE ? i * 977 : 0;
-                c->idle_remaining_ms = i % 5000;
+                c->timer_remaining_ms = i % 5000;
                 if (s.listeners[c->listener].proxy)
                         set_client(c, i % 2 ? "[2001:db8::42]:50000" : "198.51.100.23:61000");
         }
