@@ -43,6 +43,13 @@ AdmissionTicket admission_enter(Admission *a) {
         return ADMISSION_REFUSE;
 }
 
+void admission_claim(Admission *a, AdmissionTicket t) {
+        if (t == ADMISSION_SERVE)
+                atomic_fetch_add_explicit(&a->active, 1, memory_order_relaxed);
+        else if (t == ADMISSION_REJECT)
+                atomic_fetch_add_explicit(&a->rejecting, 1, memory_order_relaxed);
+}
+
 void admission_leave(Admission *a, AdmissionTicket t) {
         if (t == ADMISSION_SERVE)
                 atomic_fetch_sub_explicit(&a->active, 1, memory_order_relaxed);

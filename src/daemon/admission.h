@@ -47,7 +47,11 @@ void admission_set_limits(Admission *a, const AdmissionLimits *l);
 
 AdmissionTicket admission_enter(Admission *a);
 
-/* Gives back what admission_enter() claimed (nothing for ADMISSION_REFUSE). */
+/* Counts a connection under t whatever the limits: one admitted before a restart. */
+void admission_claim(Admission *a, AdmissionTicket t);
+
+/* Gives back what admission_enter() or admission_claim() claimed (nothing for
+ * ADMISSION_REFUSE). */
 void admission_leave(Admission *a, AdmissionTicket t);
 
 static inline uint64_t admission_active(const Admission *a) {

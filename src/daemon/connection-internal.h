@@ -12,6 +12,20 @@
 /* Bytes of a message shown in the log. */
 #define LOG_PREVIEW_BYTES 64
 
+/* The timer queue c's state calls for. */
+TimerQueue *connection_timer_queue(ConnectionContext *ctx, Connection *c);
+
+/* Writes what is owed; stops at a short write (CONNECTION_OUT_BLOCKED). */
+int connection_flush(ConnectionContext *ctx, Connection *c);
+
+/* Advances c as far as it can go without blocking; returns the epoll events to wait for,
+ * STEP_DONE, or a negative errno. connection_finish() applies that verdict. */
+int connection_step(ConnectionContext *ctx, Connection *c, bool readable);
+void connection_finish(ConnectionContext *ctx, Connection *c, int r);
+
+/* Everything connection_close() does but the socket's: c is gone, its fd is not touched. */
+void connection_forget(ConnectionContext *ctx, Connection *c);
+
 /* Moves c to state, and its timer to the queue the state calls for. */
 void connection_set_state(ConnectionContext *ctx, Connection *c, ConnectionState state);
 

@@ -32,7 +32,7 @@ static inline bool replying_before_shutdown(const Connection *c) {
         return c->state == CONNECTION_REPLYING && !(c->flags & CONNECTION_EOF);
 }
 
-static TimerQueue *connection_queue(ConnectionContext *ctx, Connection *c) {
+TimerQueue *connection_timer_queue(ConnectionContext *ctx, Connection *c) {
         switch (c->state) {
         case CONNECTION_LINGER:
                 return &ctx->linger;
@@ -44,12 +44,12 @@ static TimerQueue *connection_queue(ConnectionContext *ctx, Connection *c) {
 }
 
 void connection_set_state(ConnectionContext *ctx, Connection *c, ConnectionState state) {
-        TimerQueue *old = connection_queue(ctx, c);
+        TimerQueue *old = connection_timer_queue(ctx, c);
 
         c->state = state;
-        if (connection_queue(ctx, c) != old) {
+        if (connection_timer_queue(ctx, c) != old) {
                 timer_queue_remove(old, &c->timer);
-                timer_queue_add(connection_queue(ctx, c), &c->timer, ctx->now);
+                timer_queue_add(connection_timer_queue(ctx, c), &c->timer, ctx->now);
         }
 }
 
@@ -91,7 +91,7 @@ static void connection_wrote(ConnectionContext *ctx, Connection *c, size_t k) {
 }
 
 /* Writes what is owed. Stops at a short write (CONNECTION_OUT_BLOCKED). */
-static int connection_flush(ConnectionContext *ctx, Connection *c) {
+int connection_flush(ConnectionContext *ctx, Connection *c) {
         while (has_output(c) && !(c->flags & CONNECTION_OUT_BLOCKED)) {
                 const char *buf;
                 size_t len = connection_output(c, &buf);
@@ -219,7 +219,7 @@ static uint32_t reading_wait(const Connection *c, bool readable) {
  * failed. `readable`: epoll reported input (or the caller knows it is there); read at
  * most once, and let level-triggered epoll report the rest.
  */
-static int connection_step(ConnectionContext *ctx, Connection *c, bool readable) {
+int connection_step(ConnectionContext *ctx, Connection *c, bool readable) {
         uint32_t wait;
         int r;
 
@@ -308,7 +308,7 @@ static void connection_failed(ConnectionContext *ctx, Connection *c, int error) 
 }
 
 /* Applies connection_step()'s verdict: new epoll interest, or the end. */
-static void connection_finish(ConnectionContext *ctx, Connection *c, int r) {
+void connection_finish(ConnectionContext *ctx, Connection *c, int r) {
         if (r > 0 && (uint8_t)r != c->interest) {
                 struct epoll_event ev = { .events = (uint32_t)r, .data.ptr = c };
 
@@ -480,10 +480,14 @@ void connection_stop(ConnectionContext *ctx, Connection *c) {
 }
 
 void connection_close(ConnectionContext *ctx, Connection *c) {
-        if (c->interest)
+        if (c->interest && c->fd >= 0)
                 (void)epoll_ctl(ctx->epoll_fd, EPOLL_CTL_DEL, c->fd, NULL);
         c->fd = safe_close(c->fd);
-        timer_queue_remove(connection_queue(ctx, c), &c->timer);
+        connection_forget(ctx, c);
+}
+
+void connection_forget(ConnectionContext *ctx, Connection *c) {
+        timer_queue_remove(connection_timer_queue(ctx, c), &c->timer);
         if (c->peer)
                 connection_proxy_release(ctx, c);
         admission_leave(ctx->admission, (c->flags & CONNECTION_REJECTED) ? ADMISSION_REJECT : ADMISSION_SERVE);
@@ -491,24 +495,33 @@ void connection_close(ConnectionContext *ctx, Connection *c) {
         connection_pool_put(&ctx->pool, c);
 }
 
-static void for_each_in_queue(ConnectionContext *ctx, TimerQueue *q,
-                              void (*f)(ConnectionContext *ctx, Connection *c)) {
+static void for_each_in_queue(ConnectionContext *ctx, TimerQueue *q, connection_fn f, void *userdata) {
         /* f may move or close the entry, never its successor. */
         for (TimerEntry *e = timer_queue_first(q), *n; e; e = n) {
                 n = timer_queue_next(q, e);
-                f(ctx, container_of(e, Connection, timer));
+                f(ctx, container_of(e, Connection, timer), userdata);
         }
 }
 
-void connection_for_each(ConnectionContext *ctx, void (*f)(ConnectionContext *ctx, Connection *c)) {
+void connection_for_each_with(ConnectionContext *ctx, connection_fn f, void *userdata) {
         for (Profile *p = ctx->profiles.all, *next; p; p = next) {
                 profile_ref(p);
-                for_each_in_queue(ctx, &p->proxy, f);
-                for_each_in_queue(ctx, &p->idle, f);
+                for_each_in_queue(ctx, &p->proxy, f, userdata);
+                for_each_in_queue(ctx, &p->idle, f, userdata);
                 next = p->next;
                 profile_list_release(&ctx->profiles, p);
         }
-        for_each_in_queue(ctx, &ctx->linger, f);
+        for_each_in_queue(ctx, &ctx->linger, f, userdata);
+}
+
+static void call_plain(ConnectionContext *ctx, Connection *c, void *userdata) {
+        void (**f)(ConnectionContext *ctx, Connection *c) = userdata;
+
+        (*f)(ctx, c);
+}
+
+void connection_for_each(ConnectionContext *ctx, void (*f)(ConnectionContext *ctx, Connection *c)) {
+        connection_for_each_with(ctx, call_plain, &f);
 }
 
 int connection_context_init(ConnectionContext *ctx, int epoll_fd, size_t n_listeners, Admission *admission,

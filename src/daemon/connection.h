@@ -25,6 +25,7 @@
 #include <sys/socket.h>
 
 #include "admission.h"
+#include "handover-state.h"
 #include "line-parser.h"
 #include "listener.h"
 #include "log.h"
@@ -164,5 +165,19 @@ void connection_stop(ConnectionContext *ctx, Connection *c);
 /* Closes at once (the drain deadline passed, or a forced stop). */
 void connection_close(ConnectionContext *ctx, Connection *c);
 
+/* Restart handover (connection-handover.c). Export writes what c owes as far as the
+ * socket takes it, then describes c in rec and forgets it, leaving its socket (*ret_fd)
+ * to the caller; *ret_generation names its profile. -EBUSY: c cannot be handed over
+ * (its PROXY header is half here): drain it instead. */
+int connection_export(ConnectionContext *ctx, Connection *c, HandoverConnection *rec, int *ret_fd,
+                      unsigned *ret_generation);
+
+/* Takes over fd as rec describes, with listener l and profile p (which it references).
+ * Returns 0, or a negative errno and fd is the caller's to close. */
+int connection_import(ConnectionContext *ctx, const Listener *l, Profile *p, int fd, const HandoverConnection *rec);
+
 /* Calls f for every open connection; f may close the one it is given. */
 void connection_for_each(ConnectionContext *ctx, void (*f)(ConnectionContext *ctx, Connection *c));
+
+typedef void (*connection_fn)(ConnectionContext *ctx, Connection *c, void *userdata);
+void connection_for_each_with(ConnectionContext *ctx, connection_fn f, void *userdata);

@@ -16,6 +16,7 @@
 #include <systemd/sd-daemon.h>
 #endif
 
+#include "handover.h"
 #include "listener.h"
 #include "log.h"
 #include "macro.h"
@@ -293,14 +294,42 @@ static int listeners_bind(ListenerSet *set, const Settings *s) {
 }
 
 #if HAVE_SYSTEMD
+/* A passed fd that the previous ackd stored (handover.h): kept for handover_take(). Returns
+ * 1 if fd is one, 0 if it is not, or a negative errno. */
+static int listener_take_stored(ListenerSet *set, int fd, const char *name) {
+        int *fds;
+
+        if (strcmp(name, HANDOVER_FDNAME_STATE) == 0) {
+                if (set->handover_state_fd >= 0)
+                        return log_error_errno(EINVAL, "systemd passed two handover states (fd %d and %d)",
+                                               set->handover_state_fd, fd);
+                set->handover_state_fd = fd;
+                return 1;
+        }
+        if (strcmp(name, HANDOVER_FDNAME_CONNECTION) != 0)
+                return 0;
+        fds = realloc(set->handover_fds, (set->n_handover_fds + 1) * sizeof *fds);
+        if (!fds)
+                return log_error_errno(ENOMEM, "Out of memory");
+        set->handover_fds = fds;
+        set->handover_fds[set->n_handover_fds++] = fd;
+        return 1;
+}
+
 static int listeners_inherit(ListenerSet *set, int n, char **names) {
-        if (n > LISTENERS_MAX)
-                return log_error_errno(E2BIG, "systemd passed %d sockets; ackd serves at most %d", n, LISTENERS_MAX);
         for (int i = 0; i < n; i++) {
                 int fd = SD_LISTEN_FDS_START + i;
                 const char *name = names && names[i] ? names[i] : "unknown";
                 Listener l = { .fd = fd, .activated = true };
                 int r, flags;
+
+                r = listener_take_stored(set, fd, name);
+                if (r < 0)
+                        return r;
+                if (r > 0)
+                        continue;
+                if (set->n_items >= LISTENERS_MAX)
+                        return log_error_errno(E2BIG, "systemd passed more than %d listening sockets", LISTENERS_MAX);
 
                 r = sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1);
                 if (r < 0)
@@ -347,8 +376,8 @@ static int listeners_inherit(ListenerSet *set, int n, char **names) {
                 if (r < 0)
                         return log_error_errno(r, "Out of memory");
         }
-        set->activated = true;
-        set->inetd = n == 1 && set->items[0].connected;
+        set->activated = set->n_items > 0;
+        set->inetd = n == 1 && set->n_items == 1 && set->items[0].connected;
         return 0;
 }
 #endif
@@ -357,7 +386,7 @@ int listener_set_open(ListenerSet *set, const Settings *s) {
         char mode[LISTEN_MODE_STRING_MAX];
         int r = 0;
 
-        *set = (ListenerSet){ 0 };
+        *set = (ListenerSet){ .handover_state_fd = -1 };
 
 #if HAVE_SYSTEMD
         char **names = NULL;
@@ -370,7 +399,9 @@ int listener_set_open(ListenerSet *set, const Settings *s) {
                 for (int i = 0; names && i < n; i++)
                         free(names[i]);
                 free(names);
-        } else
+        }
+        /* Nothing passed, or only what a previous ackd stored: bind the settings' addresses. */
+        if (r >= 0 && set->n_items == 0)
                 r = listeners_bind(set, s);
 #else
         if (getenv("LISTEN_FDS"))
@@ -430,5 +461,9 @@ void listener_set_close(ListenerSet *set) {
         for (size_t i = 0; i < set->n_items; i++)
                 listener_close(&set->items[i]);
         free(set->items);
-        *set = (ListenerSet){ 0 };
+        safe_close(set->handover_state_fd);
+        for (size_t i = 0; i < set->n_handover_fds; i++)
+                safe_close(set->handover_fds[i]);
+        free(set->handover_fds);
+        *set = (ListenerSet){ .handover_state_fd = -1 };
 }

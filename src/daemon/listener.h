@@ -42,6 +42,11 @@ typedef struct ListenerSet {
         size_t n_items;
         bool activated;
         bool inetd;                     /* one connected socket (Accept=yes): serve it, then exit */
+        /* Restart handover: what the previous ackd left in systemd's fd store (handover.h),
+         * passed among the listeners, told apart by their names. */
+        int handover_state_fd;          /* -1: none */
+        int *handover_fds;              /* the connections' sockets */
+        size_t n_handover_fds;
 } ListenerSet;
 
 /* "line+proxy", "metrics": the mode as listen_mode_parse() reads it. */

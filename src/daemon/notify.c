@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #endif
 
 #include "notify.h"
+#include "parse-util.h"
 #include "time-util.h"
 
 _printf_(1, 0) static void notify_va(const char *format, va_list ap) {
@@ -75,4 +77,46 @@ uint64_t notify_watchdog_usec(void) {
                 return usec;
 #endif
         return 0;
+}
+
+uint64_t notify_fdstore_max(void) {
+#if HAVE_SYSTEMD
+        const char *e = getenv("FDSTORE");
+        uint64_t n;
+
+        if (getenv("NOTIFY_SOCKET") && e && parse_uint64(e, 0, UINT32_MAX, &n) == 0)
+                return n;
+#endif
+        return 0;
+}
+
+int notify_fdstore(const char *name, const int *fds, size_t n) {
+#if HAVE_SYSTEMD
+        char state[64];
+        int r;
+
+        (void)snprintf(state, sizeof state, "FDSTORE=1\nFDNAME=%s", name);
+        r = sd_pid_notify_with_fds(0, false, state, fds, (unsigned)n);
+        return r < 0 ? r : r == 0 ? -ENOTCONN : 0;
+#else
+        (void)name;
+        (void)fds;
+        (void)n;
+        return -EOPNOTSUPP;
+#endif
+}
+
+void notify_fdstore_remove(const char *name) {
+        notify("FDSTOREREMOVE=1\nFDNAME=%s", name);
+}
+
+int notify_barrier(uint64_t timeout_usec) {
+#if HAVE_SYSTEMD
+        if (!getenv("NOTIFY_SOCKET"))
+                return 0;
+        return sd_notify_barrier(false, timeout_usec);
+#else
+        (void)timeout_usec;
+        return 0;
+#endif
 }

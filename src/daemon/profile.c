@@ -5,8 +5,9 @@
 
 #include "profile.h"
 
-Profile *profile_new(const Settings *s, unsigned generation) {
-        size_t unit = s->ack_len + 1;
+Profile *profile_new_with(const Settings *s, unsigned generation, const char *ack, size_t ack_len,
+                          uint64_t max_message, uint64_t idle_timeout_ms) {
+        size_t unit = ack_len + 1;
         size_t count = PROFILE_REPLY_BUFFER / unit;
         Profile *p;
 
@@ -16,20 +17,24 @@ Profile *profile_new(const Settings *s, unsigned generation) {
         *p = (Profile){
                 .n_ref = 1,
                 .generation = generation,
-                .max_message = s->max_message,
+                .max_message = max_message,
                 .n_proxy_from = s->n_proxy_from,
-                .ack_len = s->ack_len,
+                .ack_len = ack_len,
                 .line_unit = unit,
                 .line_count = count,
         };
-        timer_queue_init(&p->idle, s->idle_timeout_ms);
+        timer_queue_init(&p->idle, idle_timeout_ms);
         timer_queue_init(&p->proxy, s->proxy_timeout_ms);
         memcpy(p->proxy_from, s->proxy_from, s->n_proxy_from * sizeof *p->proxy_from);
         for (size_t i = 0; i < count; i++) {
-                memcpy(p->replies + i * unit, s->ack, s->ack_len);
-                p->replies[i * unit + s->ack_len] = '\n';
+                memcpy(p->replies + i * unit, ack, ack_len);
+                p->replies[i * unit + ack_len] = '\n';
         }
         return p;
+}
+
+Profile *profile_new(const Settings *s, unsigned generation) {
+        return profile_new_with(s, generation, s->ack, s->ack_len, s->max_message, s->idle_timeout_ms);
 }
 
 bool profile_proxy_trusted(const Profile *p, const struct sockaddr *peer, socklen_t peer_len) {
@@ -54,6 +59,11 @@ void profile_list_push(ProfileList *l, Profile *p) {
         l->current = p;
         if (old)
                 profile_list_release(l, old);
+}
+
+void profile_list_add(ProfileList *l, Profile *p) {
+        p->next = l->all;
+        l->all = p;
 }
 
 void profile_list_release(ProfileList *l, Profile *p) {

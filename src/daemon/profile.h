@@ -37,6 +37,11 @@ typedef struct Profile {
 
 Profile *profile_new(const Settings *s, unsigned generation);
 
+/* The same with the reply text, message limit and idle timeout given (those of a profile
+ * handed over by the previous ackd), and the rest from s. */
+Profile *profile_new_with(const Settings *s, unsigned generation, const char *ack, size_t ack_len,
+                          uint64_t max_message, uint64_t idle_timeout_ms);
+
 /* Whether a connection from peer may talk to a +proxy listener (--proxy-from). */
 bool profile_proxy_trusted(const Profile *p, const struct sockaddr *peer, socklen_t peer_len);
 Profile *profile_ref(Profile *p);
@@ -50,6 +55,9 @@ typedef struct ProfileList {
 
 /* Makes p, with the reference profile_new() gave it, the current profile. */
 void profile_list_push(ProfileList *l, Profile *p);
+
+/* Adds p, with the reference profile_new() gave it, as an older profile (not current). */
+void profile_list_add(ProfileList *l, Profile *p);
 
 /* Drops a reference to p, and frees it when that was the last. */
 void profile_list_release(ProfileList *l, Profile *p);

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "handover-state.h"
 #include "listener.h"
 #include "metrics-server.h"
 #include "settings.h"
@@ -37,6 +38,9 @@ typedef struct Server {
         uint64_t delay_deadline_usec;
         bool stopping;                  /* draining */
         uint64_t stop_deadline_usec;    /* when the drain (after any delay) must be over */
+        bool handing_over;              /* restarting: workers export their connections */
+        bool handed_over;               /* ... and the store has them */
+        HandoverState handover;         /* what the previous ackd left, until the workers took it */
         _Atomic unsigned health;        /* HEALTH_* (metrics.h) */
         MetricsSource metrics_source;
         MetricsServer *metrics;

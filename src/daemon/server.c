@@ -11,6 +11,7 @@
 #include <sys/timerfd.h>
 
 #include "fd-util.h"
+#include "handover.h"
 #include "log.h"
 #include "macro.h"
 #include "notify.h"
@@ -151,8 +152,40 @@ static void server_request_stop(Server *s) {
         server_status(s);
 }
 
+/* SIGUSR2, ackd.service's RestartKillSignal=: hand the connections to the next ackd, or
+ * drain where that cannot be. */
+static void server_request_restart(Server *s) {
+        const char *why;
+
+        if (s->stopping || s->delaying)
+                return;
+        if (!handover_possible(s, &why)) {
+                log_notice("Restart: draining instead of handing connections over: %s", why);
+                server_request_stop(s);
+                return;
+        }
+        s->stopping = s->handing_over = true;
+        s->stop_deadline_usec = now_usec(CLOCK_MONOTONIC) + s->settings->drain_timeout_ms * USEC_PER_MSEC;
+        atomic_fetch_or(&s->health, HEALTH_DRAINING);
+        /* One fd of the store is the state's. */
+        atomic_store(&s->shared.handover_budget, (int64_t)notify_fdstore_max() - 1);
+        log_notice("Restart: handing the connections over to the next ackd");
+        notify_stopping();
+        for (unsigned i = 0; i < s->n_workers; i++)
+                worker_signal(s->workers[i], WORKER_HANDOVER);
+}
+
+/* Workers that have not yet exported what they hand over. */
+static int workers_not_exported(const Server *s, const void *userdata) {
+        int waiting = 0;
+
+        for (unsigned i = 0; i < s->n_workers; i++)
+                waiting += !atomic_load(&s->workers[i]->exported) && !atomic_load(&s->workers[i]->exited);
+        return waiting;
+}
+
 static int server_setup_signals(Server *s) {
-        static const int signals[] = { SIGTERM, SIGINT, SIGHUP };
+        static const int signals[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR2 };
 
         /* Before the workers exist, so they inherit the mask. */
         s->signal_fd = signalfd_open_blocked(signals, ELEMENTSOF(signals));
@@ -184,6 +217,7 @@ static int server_setup_tick(Server *s) {
         return 0;
 }
 
+/* Creates the workers, gives them what the previous ackd handed over, and starts them. */
 static int server_start_workers(Server *s) {
         int r;
 
@@ -205,14 +239,16 @@ static int server_start_workers(Server *s) {
                 worker_adopt(s->workers[0], l, l->fd);
                 l->fd = -1;
         }
+        handover_take(s);
         for (unsigned i = 0; i < s->n_workers; i++) {
                 r = worker_start(s->workers[i]);
                 if (r < 0)
                         return log_error_errno(r, "Failed to start worker thread %u: %s", i, STRERROR(r));
         }
 
-        /* READY=1 only once every worker is accepting. */
+        /* READY=1 only once every worker is accepting (and has resumed what it took over). */
         r = server_wait_workers(s, workers_not_started, NULL, UINT64_MAX);
+        handover_take_done(s);
         return r < 0 ? r : 0;
 }
 
@@ -248,6 +284,9 @@ static void server_handle_signals(Server *s) {
                 case SIGINT:
                         server_request_stop(s);
                         break;
+                case SIGUSR2:
+                        server_request_restart(s);
+                        break;
                 }
         }
 }
@@ -280,6 +319,12 @@ static bool server_check_workers(Server *s, bool *failed) {
 
                 exited += e;
                 unlistened += e || atomic_load(&s->workers[i]->unlistened);
+        }
+
+        /* Every worker has exported what it hands over: to the store with it. */
+        if (s->handing_over && !s->handed_over && workers_not_exported(s, NULL) == 0) {
+                (void)handover_give(s);
+                s->handed_over = true;
         }
 
         /* In inetd mode the worker ends when its connection does; otherwise it never should. */
@@ -357,6 +402,7 @@ static void server_done(Server *s) {
         safe_close(s->tick_fd);
         safe_close(s->shared.event_fd);
         pthread_mutex_destroy(&s->shared.lock);
+        handover_state_done(&s->handover);
         free(s->settings);
 }
 

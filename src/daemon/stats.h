@@ -41,7 +41,13 @@
         X(proxy_bad_headers, "proxy-bad-headers", 1, "proxy_header_errors_total", "reason", "malformed", \
           "Connections of +proxy listeners closed for their PROXY header: malformed (or too long, or "  \
           "truncated), or timeout (not complete within --proxy-timeout).")                              \
-        X(proxy_timeouts, "proxy-timeouts", 1, "proxy_header_errors_total", "reason", "timeout", NULL)
+        X(proxy_timeouts, "proxy-timeouts", 1, "proxy_header_errors_total", "reason", "timeout", NULL) \
+        X(handed_over, "handed-over", 0, "connections_handed_over_total", NULL, NULL,                   \
+          "Connections handed to the next ackd on a restart, open.")                                    \
+        X(taken_over, "taken-over", 0, "connections_taken_over_total", NULL, NULL,                      \
+          "Connections taken over from the previous ackd on a restart.")                                \
+        X(handover_lost, "handover-lost", 1, "connections_handover_lost_total", NULL, NULL,             \
+          "Connections handed over on a restart that could not be taken over, closed.")
 
 typedef struct Stats {
 #define STATS_FIELD(f, ...) uint64_t f;

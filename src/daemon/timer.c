@@ -36,6 +36,13 @@ void timer_queue_remove(TimerQueue *q, TimerEntry *e) {
         q->n_entries--;
 }
 
+void timer_queue_set_deadline(TimerQueue *q, TimerEntry *e, uint64_t deadline) {
+        assert(q->head.prev == e);
+        if (e->prev != &q->head && deadline < e->prev->deadline)
+                deadline = e->prev->deadline;
+        e->deadline = deadline;
+}
+
 void timer_queue_rearm(TimerQueue *q, TimerEntry *e, uint64_t now) {
         /* Already the newest and the clock has not moved: nothing to do (the common case
          * for a busy connection, which is re-armed on every read). */

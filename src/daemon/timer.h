@@ -44,6 +44,11 @@ void timer_queue_add(TimerQueue *q, TimerEntry *e, uint64_t now);
 /* Disarms e, which must be armed in q. */
 void timer_queue_remove(TimerQueue *q, TimerEntry *e);
 
+/* Moves the deadline of e, the tail of q, to `deadline`, but never before the deadline
+ * of the entry ahead of it: the queue stays ordered. (A restored timer with less than
+ * the whole duration left.) */
+void timer_queue_set_deadline(TimerQueue *q, TimerEntry *e, uint64_t deadline);
+
 /* Pushes e's deadline to now + duration. */
 void timer_queue_rearm(TimerQueue *q, TimerEntry *e, uint64_t now);
 

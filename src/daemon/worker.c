@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -99,7 +100,8 @@ static void worker_accept(Worker *w, WorkerListener *wl) {
         }
 }
 
-static void worker_begin_stop(Worker *w, bool abort_now) {
+/* Stops accepting; drains (stop_connections) or leaves the connections to the caller. */
+static void worker_begin_stop(Worker *w, bool abort_now, bool stop_connections) {
         if (!w->stopping) {
                 w->stopping = true;
                 w->accept_resume = 0;
@@ -109,10 +111,147 @@ static void worker_begin_stop(Worker *w, bool abort_now) {
                 atomic_store(&w->unlistened, true);
                 eventfd_signal(w->shared->event_fd);
                 w->drain_deadline = w->conns.now + w->drain_timeout_ms;
-                connection_for_each(&w->conns, connection_stop);
+                if (stop_connections)
+                        connection_for_each(&w->conns, connection_stop);
         }
         if (abort_now)
                 connection_for_each(&w->conns, connection_close);
+}
+
+/* The state's profile i in this worker, made at its first use. Its generation numbers
+ * count down from UINT_MAX, apart from those of the settings, which count up. */
+static Profile *import_profile(Worker *w, Profile **made, uint32_t i) {
+        const HandoverProfile *hp = &w->import_state->profiles[i];
+        Profile *p;
+
+        if (made[i])
+                return made[i];
+        pthread_mutex_lock(&w->shared->lock);
+        p = profile_new_with(w->shared->settings, UINT_MAX - i, hp->ack, hp->ack_len, hp->max_message,
+                             hp->idle_timeout_ms);
+        pthread_mutex_unlock(&w->shared->lock);
+        if (p)
+                profile_list_add(&w->conns.profiles, p);
+        return made[i] = p;
+}
+
+static int import_order(const void *a, const void *b) {
+        uint64_t x = ((const WorkerImport *)a)->record->timer_remaining_ms;
+        uint64_t y = ((const WorkerImport *)b)->record->timer_remaining_ms;
+
+        return x < y ? -1 : x > y;
+}
+
+/* Gives up a connection that cannot be resumed: EOF for its client, not a reset. */
+static void import_fail(Worker *w, const WorkerImport *im, int error) {
+        stat_add(&w->conns.stats[im->listener->index].handover_lost, 1);
+        log_debug_errno(error, "Worker %u: cannot resume a connection (inode %llu): %s", w->id,
+                        (unsigned long long)im->record->inode, STRERROR(error));
+        (void)shutdown(im->fd, SHUT_WR);
+        (void)close(im->fd);
+}
+
+/* Resumes what the previous ackd handed over, in the order of their timers (so each
+ * timer queue stays ordered). */
+static void worker_import_all(Worker *w) {
+        Profile **made;
+
+        if (w->n_imports == 0)
+                return;
+        made = calloc(w->import_state->n_profiles, sizeof *made);
+        qsort(w->imports, w->n_imports, sizeof *w->imports, import_order);
+        for (size_t i = 0; i < w->n_imports; i++) {
+                const WorkerImport *im = &w->imports[i];
+                Profile *p = made ? import_profile(w, made, im->profile) : NULL;
+                int r = p ? connection_import(&w->conns, im->listener, p, im->fd, im->record) : -ENOMEM;
+
+                if (r < 0)
+                        import_fail(w, im, r);
+        }
+        /* The connections hold their profiles now. */
+        for (size_t i = 0; made && i < w->import_state->n_profiles; i++)
+                if (made[i])
+                        profile_list_release(&w->conns.profiles, made[i]);
+        free(made);
+        w->imports = mfree(w->imports);
+        w->n_imports = 0;
+}
+
+int worker_add_import(Worker *w, const HandoverState *state, const WorkerImport *import) {
+        WorkerImport *a = realloc(w->imports, (w->n_imports + 1) * sizeof *a);
+
+        if (!a)
+                return -ENOMEM;
+        w->imports = a;
+        w->imports[w->n_imports++] = *import;
+        w->import_state = state;
+        return 0;
+}
+
+/* The profile of generation g, described once in the exports. */
+static int export_profile(WorkerExport *x, const Profile *p) {
+        for (size_t i = 0; i < x->n_profiles; i++)
+                if (x->profile_generations[i] == p->generation)
+                        return 0;
+        if (x->n_profiles == x->profiles_allocated) {
+                size_t n = MAX(x->profiles_allocated * 2, (size_t)4);
+                HandoverProfile *hp = realloc(x->profiles, n * sizeof *hp);
+                unsigned *g = hp ? realloc(x->profile_generations, n * sizeof *g) : NULL;
+
+                if (hp)
+                        x->profiles = hp;
+                if (!g)
+                        return -ENOMEM;
+                x->profile_generations = g;
+                x->profiles_allocated = n;
+        }
+        x->profiles[x->n_profiles] = (HandoverProfile){
+                .ack_len = p->ack_len,
+                .max_message = p->max_message,
+                .idle_timeout_ms = p->idle.duration,
+        };
+        memcpy(x->profiles[x->n_profiles].ack, p->replies, p->ack_len);
+        x->profile_generations[x->n_profiles++] = p->generation;
+        return 0;
+}
+
+static int export_grow(WorkerExport *x) {
+        size_t n = MAX(x->allocated * 2, (size_t)64);
+        HandoverConnection *r = realloc(x->records, n * sizeof *r);
+        int *fds = r ? realloc(x->fds, n * sizeof *fds) : NULL;
+        unsigned *g = fds ? realloc(x->generations, n * sizeof *g) : NULL;
+
+        if (r)
+                x->records = r;
+        if (fds)
+                x->fds = fds;
+        if (!g)
+                return -ENOMEM;
+        x->generations = g;
+        x->allocated = n;
+        return 0;
+}
+
+/* One connection: handed over if the store has room for it, else drained as on a stop. */
+static void export_one(ConnectionContext *ctx, Connection *c, void *userdata) {
+        Worker *w = userdata;
+        WorkerExport *x = &w->exports;
+
+        if (atomic_fetch_sub(&w->shared->handover_budget, 1) <= 0 ||
+            (x->n == x->allocated && export_grow(x) < 0) || export_profile(x, c->profile) < 0 ||
+            connection_export(ctx, c, &x->records[x->n], &x->fds[x->n], &x->generations[x->n]) < 0) {
+                connection_stop(ctx, c);
+                return;
+        }
+        x->n++;
+}
+
+/* A restart: stop accepting, export what can be, drain the rest (usually nothing). */
+static void worker_begin_handover(Worker *w) {
+        worker_begin_stop(w, false, false);
+        connection_for_each_with(&w->conns, export_one, w);
+        atomic_store(&w->exported, true);
+        eventfd_signal(w->shared->event_fd);
 }
 
 static void worker_control(Worker *w) {
@@ -130,8 +269,10 @@ static void worker_control(Worker *w) {
                 /* The main thread waits for every worker before it says "Reloaded". */
                 eventfd_signal(w->shared->event_fd);
         }
+        if ((ctl & WORKER_HANDOVER) && !w->stopping)
+                worker_begin_handover(w);
         if (ctl & (WORKER_STOP | WORKER_ABORT))
-                worker_begin_stop(w, ctl & WORKER_ABORT);
+                worker_begin_stop(w, ctl & WORKER_ABORT, true);
 }
 
 static void worker_run_timers(Worker *w) {
@@ -216,6 +357,7 @@ static void *worker_main(void *userdata) {
                 eventfd_signal(w->shared->event_fd);
                 return NULL;
         }
+        worker_import_all(w);
         atomic_store(&w->started, true);
         eventfd_signal(w->shared->event_fd);
 
@@ -293,9 +435,24 @@ int worker_new(Worker **ret, unsigned id, WorkerShared *shared, const ListenerSe
         return 0;
 }
 
+static void worker_exports_done(WorkerExport *x) {
+        for (size_t i = 0; i < x->n; i++)
+                safe_close(x->fds[i]);
+        free(x->records);
+        free(x->fds);
+        free(x->generations);
+        free(x->profiles);
+        free(x->profile_generations);
+        *x = (WorkerExport){ 0 };
+}
+
 Worker *worker_free(Worker *w) {
         if (!w)
                 return NULL;
+        for (size_t i = 0; i < w->n_imports; i++)
+                safe_close(w->imports[i].fd);
+        free(w->imports);
+        worker_exports_done(&w->exports);
         connection_context_done(&w->conns);
         free(w->listeners);
         safe_close(w->adopt_fd);

@@ -25,6 +25,7 @@
 
 #include "admission.h"
 #include "connection.h"
+#include "handover-state.h"
 #include "listener.h"
 #include "log.h"
 #include "settings.h"
@@ -39,13 +40,35 @@ typedef struct WorkerShared {
         RateLimit accept_log;                   /* EMFILE and friends */
         ConnectionLogLimits connection_logs;    /* ERR busy, PROXY header problems */
         unsigned heartbeat_ms;                  /* longest a worker sleeps (the watchdog needs ticks) */
+        _Atomic int64_t handover_budget;        /* restart: connections the fd store has room for */
 } WorkerShared;
 
 enum {
         WORKER_RELOAD = 1 << 0,
         WORKER_STOP = 1 << 1,
         WORKER_ABORT = 1 << 2,                  /* second signal: close everything now */
+        WORKER_HANDOVER = 1 << 3,               /* restart: export what the budget allows, drain the rest */
 };
+
+/* What a worker hands over on a restart: written by the worker, read by the main
+ * thread once Worker.exported is set. */
+typedef struct WorkerExport {
+        HandoverConnection *records;
+        int *fds;
+        unsigned *generations;                  /* of each record's profile */
+        size_t n, allocated;
+        HandoverProfile *profiles;              /* one per generation met ... */
+        unsigned *profile_generations;          /* ... which is this */
+        size_t n_profiles, profiles_allocated;
+} WorkerExport;
+
+/* A connection the worker resumes at start, from the previous ackd. */
+typedef struct WorkerImport {
+        int fd;
+        const HandoverConnection *record;
+        const Listener *listener;
+        uint32_t profile;                       /* index into the state's profiles */
+} WorkerImport;
 
 typedef struct WorkerListener {
         uint8_t kind;                           /* SOURCE_LISTENER */
@@ -72,6 +95,11 @@ typedef struct Worker {
 
         ConnectionContext conns;                /* the connections, their clock and counters */
 
+        WorkerImport *imports;                  /* set before worker_start(), resumed by the thread */
+        size_t n_imports;
+        const HandoverState *import_state;      /* what imports point into */
+        WorkerExport exports;
+
         bool stopping;
         uint64_t drain_timeout_ms;
         uint64_t drain_deadline;
@@ -80,6 +108,7 @@ typedef struct Worker {
         _Atomic unsigned generation;            /* of the settings new connections get */
         _Atomic bool started;
         _Atomic bool unlistened;                /* stopping: the listeners left the epoll set */
+        _Atomic bool exported;                  /* restart: exports is complete */
         _Atomic bool exited;
 } Worker;
 
@@ -88,6 +117,10 @@ typedef struct Worker {
  * worker_adopt()). */
 int worker_new(Worker **ret, unsigned id, WorkerShared *shared, const ListenerSet *listeners, bool watch);
 Worker *worker_free(Worker *w);
+
+/* Restart handover: resume this connection from the previous ackd when the thread starts
+ * (taking ownership of fd; state must live until the worker started). */
+int worker_add_import(Worker *w, const HandoverState *state, const WorkerImport *import);
 
 /* inetd mode: serve this one connected socket (taking ownership of fd), then exit. */
 void worker_adopt(Worker *w, const Listener *l, int fd);
