@@ -89,7 +89,7 @@ class Ackd:
     """One ackd process. Logs are collected from stderr by a thread."""
 
     def __init__(self, *args, config=None, env=None, wait_ready=True, timeout=10, pass_fds=(), executable=None,
-                 nofile=None, root_args=True):
+                 nofile=None, root_args=True, preexec_fn=None, close_fds=True):
         self.args = list(args)
         if root_args and "--user" not in self.args:
             self.args = ROOT_ARGS + self.args
@@ -110,13 +110,16 @@ class Ackd:
         full_env.pop("JOURNAL_STREAM", None)
         if env:
             full_env.update(env)
-        def limit_fds():
-            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+        def before_exec():
+            if nofile:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+            if preexec_fn:
+                preexec_fn()
         self.wrapped = not executable
         self.proc = subprocess.Popen(executable or WRAPPER + [ACKD] + self.args, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     env=full_env, pass_fds=pass_fds,
-                                     preexec_fn=limit_fds if nofile else None)
+                                     env=full_env, pass_fds=pass_fds, close_fds=close_fds,
+                                     preexec_fn=before_exec if nofile or preexec_fn else None)
         self.pid = self.proc.pid
         # ackd drops the log lines a full pipe cannot take rather than wait (ackd(8),
         # LOGGING): give the reader thread room to fall behind during a burst.
