@@ -41,7 +41,9 @@ static void check_listen_address(const char *s) {
                 return;
         }
 
-        fuzz_assert(a.mode == PROTOCOL_ONESHOT || a.mode == PROTOCOL_LINE);
+        fuzz_assert(a.mode == PROTOCOL_ONESHOT || a.mode == PROTOCOL_LINE || a.mode == PROTOCOL_METRICS);
+        /* +proxy only in front of an ack protocol. */
+        fuzz_assert(!a.proxy || a.mode != PROTOCOL_METRICS);
         switch (a.kind) {
         case ADDRESS_UNIX:
                 fuzz_assert(strlen(a.path) >= 1 && strlen(a.path) <= ADDRESS_PATH_MAX);
@@ -69,7 +71,7 @@ static void check_listen_address(const char *s) {
                 fprintf(stderr, "'%s' formats as '%s', which does not parse: %s\n", s, buf, reason);
         fuzz_assert(r == 0);
         fuzz_assert(listen_address_equal(&a, &b));
-        fuzz_assert(a.mode == b.mode && a.kind == b.kind && a.ipv6 == b.ipv6 && a.port == b.port);
+        fuzz_assert(a.mode == b.mode && a.proxy == b.proxy && a.kind == b.kind && a.ipv6 == b.ipv6 && a.port == b.port);
         fuzz_assert(strcmp(a.host, b.host) == 0 && strcmp(a.path, b.path) == 0);
         fuzz_assert(a.kind != ADDRESS_INET || strcmp(a.scope, b.scope) == 0);
         fuzz_assert(strcmp(listen_address_format(&b, again, sizeof again), buf) == 0);

@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
-"""Socket activation through systemd-socket-activate: TCP and AF_UNIX, both fd names."""
+"""Socket activation through systemd-socket-activate: TCP and AF_UNIX, every fd name."""
 import os
 import shutil
 import socket
 import tempfile
 
 import tap
-from ackdtest import ACKD, ROOT_ARGS, Ackd, AckdTestCase, free_port, recv_all, wait_until
+from ackdtest import ACKD, ROOT_ARGS, Ackd, AckdTestCase, free_port, recv_all, recv_exactly, wait_until
 
 ACTIVATE = shutil.which("systemd-socket-activate")
+# A PROXY v2 LOCAL header (HAProxy's health checks send it): signature, version 2 command 0, no addresses.
+V2_LOCAL = b"\r\n\r\n\x00\r\nQUIT\n" + bytes([0x20, 0x00, 0, 0])
 
 
 
@@ -117,6 +119,23 @@ class ActivationTests(AckdTestCase):
         u.sendto(b"wake up", ("127.0.0.1", port))
         self.assertEqual(d.wait(), 1)
         self.assertIn("is not a listening stream socket", d.log_text())
+
+    def test_file_descriptor_names_with_proxy(self):
+        ports = [free_port(), free_port()]
+        cmd = [ACTIVATE, "-l", f"127.0.0.1:{ports[0]}", "-l", f"127.0.0.1:{ports[1]}",
+               "--fdname=line+proxy:oneshot+proxy", ACKD, "-c", os.devnull, *ROOT_ARGS]
+        d = Ackd(executable=cmd, wait_ready=False)
+        self.addCleanup(d.__exit__)
+        d.wait_log(r"Listening on .* as 4")
+        s = socket.create_connection(("127.0.0.1", ports[0]), timeout=10)
+        s.sendall(V2_LOCAL + b"a\n")
+        self.assertEqual(recv_exactly(s, 5), b"ACK!\n")
+        s = socket.create_connection(("127.0.0.1", ports[1]), timeout=10)
+        s.sendall(b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\n" + b"x")
+        s.shutdown(socket.SHUT_WR)
+        self.assertEqual(recv_all(s), b"ACK!")
+        d.wait_log(rf"Listening on 127\.0\.0\.1:{ports[0]} \(line\+proxy, from systemd\)")
+        d.wait_log(rf"Listening on 127\.0\.0\.1:{ports[1]} \(oneshot\+proxy, from systemd\)")
 
 
 if __name__ == "__main__":

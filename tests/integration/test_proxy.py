@@ -18,7 +18,6 @@ from ackdtest import ACKD, ROOT_ARGS, Ackd, AckdTestCase, free_port, recv_all, r
 
 ACK = b"ACK!\n"
 V2_SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
-ACTIVATE = shutil.which("systemd-socket-activate")
 
 
 def v1(family, src, dst, sport, dport):
@@ -165,27 +164,6 @@ class TrustTests(AckdTestCase):
         s.sendall(v2_tcp4("192.0.2.44", "192.0.2.1", 1234, 80) + b"hi\n")
         self.assertEqual(recv_exactly(s, len(ACK)), ACK)
         d.wait_log(r"Accepted connection from 192\.0\.2\.44:1234 via unix peer pid \d+")
-
-
-class ActivationTests(AckdTestCase):
-    def test_file_descriptor_names_with_proxy(self):
-        if not ACTIVATE:
-            self.skipTest("systemd-socket-activate not installed (package systemd)")
-        ports = [free_port(), free_port()]
-        cmd = [ACTIVATE, "-l", f"127.0.0.1:{ports[0]}", "-l", f"127.0.0.1:{ports[1]}",
-               "--fdname=line+proxy:oneshot+proxy", ACKD, "-c", os.devnull, *ROOT_ARGS]
-        d = Ackd(executable=cmd, wait_ready=False)
-        self.addCleanup(d.__exit__)
-        d.wait_log(r"Listening on .* as 4")
-        s = socket.create_connection(("127.0.0.1", ports[0]), timeout=10)
-        s.sendall(V2_LOCAL + b"a\n")
-        self.assertEqual(recv_exactly(s, len(ACK)), ACK)
-        s = socket.create_connection(("127.0.0.1", ports[1]), timeout=10)
-        s.sendall(v1("TCP4", "1.2.3.4", "5.6.7.8", 1, 2) + b"x")
-        s.shutdown(socket.SHUT_WR)
-        self.assertEqual(recv_all(s), b"ACK!")
-        d.wait_log(rf"Listening on 127\.0\.0\.1:{ports[0]} \(line\+proxy, from systemd\)")
-        d.wait_log(rf"Listening on 127\.0\.0\.1:{ports[1]} \(oneshot\+proxy, from systemd\)")
 
 
 if __name__ == "__main__":
