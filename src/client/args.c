@@ -92,6 +92,30 @@ static int parse_source(ClientArgs *a, const char *value, char *err, size_t err_
         return 0;
 }
 
+static int parse_proxy(ClientArgs *a, const char *value, char *err, size_t err_size) {
+        static const char *const names[] = { [PROXY_V1] = "v1", [PROXY_V2] = "v2", [PROXY_LOCAL] = "local" };
+
+        for (size_t i = PROXY_V1; i < ELEMENTSOF(names); i++)
+                if (strcmp(value, names[i]) == 0) {
+                        a->proxy = (ProxyMode)i;
+                        return 0;
+                }
+        return bad_value(err, err_size, ARG_PROXY, value, -EINVAL, "v1, v2 or local");
+}
+
+static int parse_proxy_source(ClientArgs *a, const char *value, char *err, size_t err_size) {
+        Source *s = &a->proxy_source;
+
+        /* The spelling sockaddr_format() prints, which is also how ackd logs it. */
+        if (sockaddr_parse(value, &s->addr, &s->len) < 0 ||
+            (s->addr.ss_family != AF_INET && s->addr.ss_family != AF_INET6)) {
+                *s = (Source){ 0 };
+                return bad_value(err, err_size, ARG_PROXY_SOURCE, value, -EINVAL,
+                                 "IPV4:PORT or [IPV6]:PORT, such as 192.0.2.7:5555 or [2001:db8::7]:5555");
+        }
+        return 0;
+}
+
 static int parse_host(ClientArgs *a, const char *value, char *err, size_t err_size) {
         size_t n = strlen(value);
 
@@ -164,6 +188,10 @@ static int apply(ParseState *st, ClientArgs *a, ArgId id, const char *value, cha
         case ARG_QUIET:
                 a->quiet = true;
                 return 0;
+        case ARG_PROXY:
+                return parse_proxy(a, value, err, err_size);
+        case ARG_PROXY_SOURCE:
+                return parse_proxy_source(a, value, err, err_size);
         case ARG_CONNECTIONS:
                 return parse_number(id, value, 1, ARGS_CONNECTIONS_MAX, &a->connections, err, err_size);
         case ARG_DURATION:
@@ -212,6 +240,20 @@ static int exclusive(const ParseState *st, ArgId x, ArgId y, char *err, size_t e
         if (st->given[x] && st->given[y])
                 return option_error(err, err_size, "--%s cannot be combined with --%s", ackc_options[x].name,
                             ackc_options[y].name);
+        return 0;
+}
+
+static int finish_proxy(const ParseState *st, const ClientArgs *a, char *err, size_t err_size) {
+        if (!st->given[ARG_PROXY_SOURCE])
+                return 0;
+        if (a->proxy == PROXY_NONE)
+                return option_error(err, err_size, "--proxy-source needs --proxy v1 or v2");
+        if (a->proxy == PROXY_LOCAL)
+                return option_error(err, err_size, "--proxy-source cannot be combined with --proxy local (a LOCAL "
+                                    "header claims no address)");
+        if (a->unix_path)
+                return option_error(err, err_size, "--proxy-source cannot be combined with --unix (a PROXY header "
+                                    "cannot pair an IP address with a unix socket)");
         return 0;
 }
 
@@ -365,6 +407,8 @@ int args_parse(Command command, int argc, char *argv[], ClientArgs *ret, char *e
         if (a->unix_path && (st.given[ARG_HOST] || st.given[ARG_PORT]))
                 return option_error(err, err_size, "--unix cannot be combined with --host or --port");
         r = exclusive(&st, ARG_EXPECT, ARG_ACK, err, err_size);
+        if (r >= 0)
+                r = finish_proxy(&st, a, err, err_size);
         if (r < 0)
                 return r;
         r = finish_expect(&st, a);

@@ -64,6 +64,12 @@ typedef enum Command {
         X(MESSAGE, "message", 0, "TEXT", NULL, COMMAND_SEND,                                                    \
           "Send TEXT (C escapes allowed), repeatable; sent before the MESSAGE arguments")                       \
         X(QUIET, "quiet", 'q', NULL, NULL, COMMAND_SEND, "Print no replies; errors still go to standard error") \
+        X(PROXY, "proxy", 0, "VERSION", NULL, CMD_BOTH,                                                        \
+          "Start every connection with a PROXY protocol header: v1, v2, or local (a v2 LOCAL, as a "           \
+          "proxy's health check sends)")                                                                        \
+        X(PROXY_SOURCE, "proxy-source", 0, "ADDR:PORT", NULL, CMD_BOTH,                                         \
+          "The client address the PROXY header claims, 192.0.2.7:5555 or [2001:db8::7]:5555 (default: the "    \
+          "connection's own)")                                                                                  \
         X(CONNECTIONS, "connections", 'c', "N", "50", COMMAND_BENCH,                                            \
           "Connections open at once (oneshot: requests in flight)")                                             \
         X(DURATION, "duration", 'd', "SECS", "10", COMMAND_BENCH,                                               \
@@ -108,6 +114,14 @@ typedef struct Source {
         socklen_t len;
 } Source;
 
+/* --proxy: what goes before each connection's data. */
+typedef enum ProxyMode {
+        PROXY_NONE,
+        PROXY_V1,
+        PROXY_V2,
+        PROXY_LOCAL,            /* a v2 LOCAL: no addresses */
+} ProxyMode;
+
 typedef struct ClientArgs {
         Command command;
         bool help;
@@ -121,6 +135,8 @@ typedef struct ClientArgs {
         uint64_t timeout_ms;
         char *expect;                   /* the exact reply to each message */
         size_t expect_len;
+        ProxyMode proxy;
+        Source proxy_source;            /* --proxy-source; len 0: the connection's own address */
 
         /* send */
         bool quiet;

@@ -14,6 +14,7 @@
 #include "fd-util.h"
 #include "log.h"
 #include "macro.h"
+#include "proxy-header.h"
 #include "report.h"
 #include "signal-util.h"
 #include "target.h"
@@ -26,6 +27,7 @@ typedef enum BenchStep {
         STEP_FD_LIMIT,
         STEP_CONNECT,
         STEP_SOURCES,
+        STEP_PROXY,
         STEP_SETUP,
         STEP_THREADS,
         STEP_REPORT,
@@ -39,6 +41,7 @@ typedef struct Bench {
         size_t n_engines;
         char *send_buf;
         char *expect_buf;
+        char proxy_header[CLIENT_PROXY_HEADER_MAX];    /* when the same for every connection */
         int signal_fd;
         bool interrupted;
         uint64_t last_completed;        /* progress: at the previous line */
@@ -100,6 +103,22 @@ static int bench_check_sources(Bench *b) {
                         b->bad_source = i;
                         return bench_error(b, STEP_SOURCES, -EAFNOSUPPORT);
                 }
+        return 0;
+}
+
+/* --proxy: a header that is the same for every connection is built once, here. */
+static int bench_proxy(Bench *b) {
+        const ClientArgs *a = b->args;
+        int r;
+
+        b->sh.proxy = a->proxy != PROXY_NONE;
+        if (!b->sh.proxy || !client_proxy_header_is_fixed(a, &b->sh.target))
+                return 0;
+        r = client_proxy_header(a, -1, &b->sh.target, b->proxy_header, sizeof b->proxy_header);
+        if (r < 0)
+                return bench_error(b, STEP_PROXY, r);
+        b->sh.proxy_fixed = b->proxy_header;
+        b->sh.proxy_fixed_len = (size_t)r;
         return 0;
 }
 
@@ -307,6 +326,8 @@ static int bench_prepare(Bench *b) {
         if (r < 0)
                 return r;
         r = bench_check_sources(b);
+        if (r >= 0)
+                r = bench_proxy(b);
         if (r < 0)
                 return r;
 
@@ -381,6 +402,9 @@ static int bench_failure(const Bench *b, int r) {
                         b->sh.target_name);
                 return EXIT_USAGE;
         }
+        case STEP_PROXY:
+                fprintf(stderr, "ackc: cannot build the PROXY header for %s: %s\n", b->sh.target_name, STRERROR(r));
+                return EXIT_FAILURE;
         case STEP_SETUP:
                 fprintf(stderr, "ackc: cannot set up the benchmark: %s\n", STRERROR(r));
                 return EXIT_FAILURE;

@@ -9,11 +9,13 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "engine-internal.h"
 #include "escape.h"
 #include "log.h"
+#include "proxy-header.h"
 #include "target.h"
 
 #define RETRY_NS (10 * NS_PER_MS)       /* a failed connection waits before the next */
@@ -40,6 +42,7 @@ void conn_close(Engine *e, Conn *c) {
         c->inflight = 0;
         c->ring_head = c->ring_n = 0;
         c->pending_tail = 0;
+        c->proxy_len = c->proxy_off = 0;
         c->expect_off = 0;
         c->replied = false;
         c->write_blocked = false;
@@ -89,11 +92,56 @@ void conn_fail_reply(Engine *e, Conn *c, const char *data, size_t len, bool at_s
         conn_fail(e, c);
 }
 
+char *conn_proxy_header(const Engine *e, const Conn *c) {
+        return e->proxy_headers + (size_t)(c - e->conns) * CLIENT_PROXY_HEADER_MAX;
+}
+
+/* The PROXY header c sends first: the engine's fixed one, or its own, from the local
+ * address connect() has just bound. */
+static int conn_proxy_prepare(Engine *e, Conn *c) {
+        const EngineShared *sh = e->sh;
+        int r;
+
+        if (!sh->proxy)
+                return 0;
+        if (sh->proxy_fixed) {
+                c->proxy_len = (uint16_t)sh->proxy_fixed_len;
+                return 0;
+        }
+        r = client_proxy_header(e->args, c->fd, &sh->target, conn_proxy_header(e, c), CLIENT_PROXY_HEADER_MAX);
+        if (r < 0)
+                return r;
+        c->proxy_len = (uint16_t)r;
+        return 0;
+}
+
+ssize_t conn_write_proxy(Engine *e, Conn *c, const char *data, size_t len) {
+        const char *h = e->sh->proxy_fixed ? e->sh->proxy_fixed : conn_proxy_header(e, c);
+        struct iovec iov[2] = {
+                { .iov_base = (void *)(h + c->proxy_off), .iov_len = (size_t)(c->proxy_len - c->proxy_off) },
+                { .iov_base = (void *)data, .iov_len = len },
+        };
+        size_t head = iov[0].iov_len;
+        ssize_t n;
+
+        do
+                n = writev(c->fd, iov, len > 0 ? 2 : 1);
+        while (n < 0 && errno == EINTR);
+        if (n < 0)
+                return -errno;
+        if ((size_t)n < head) {
+                c->proxy_off = (uint16_t)(c->proxy_off + n);
+                return -EAGAIN;         /* the socket is full: EPOLLOUT resumes */
+        }
+        c->proxy_off = c->proxy_len;
+        return n - (ssize_t)head;
+}
+
 int conn_connect(Engine *e, Conn *c) {
         const ClientArgs *a = e->args;
         const Source *src = a->n_sources > 0 ? &a->sources[c->index % a->n_sources] : NULL;
         struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = c };
-        int fd, r;
+        int fd, r, k;
 
         fd = client_socket(e->sh->target.addr.ss_family, src, e->w->nodelay);
         if (fd < 0) {
@@ -111,6 +159,11 @@ int conn_connect(Engine *e, Conn *c) {
                 /* A unix listener with a full backlog: the server is refusing work. */
                 conn_fail_errno(e, c, r == -EAGAIN ? -ECONNREFUSED : r, "connect to");
                 return r;
+        }
+        k = conn_proxy_prepare(e, c);
+        if (k < 0) {
+                conn_fail_errno(e, c, k, "PROXY header for");
+                return k;
         }
         if (epoll_ctl(e->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0) {
                 r = negative_errno();

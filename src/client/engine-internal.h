@@ -53,6 +53,8 @@ typedef struct Conn {
         bool served;                    /* line: at least one reply arrived on this connection */
         uint32_t inflight;              /* line: messages started, not yet acknowledged */
         uint32_t ring_head, ring_n;
+        uint16_t proxy_len;             /* --proxy: the header's length, */
+        uint16_t proxy_off;             /* ... and how much of it is written */
         size_t pending_tail;            /* bytes of a started message still to write */
         size_t expect_off;              /* offset within the expected reply */
         uint64_t stamp;                 /* exchange: start (closed loop) or scheduled time (ns) */
@@ -135,6 +137,7 @@ struct Engine {
         Conn *conns;
         size_t n_conns;
         Run *runs;                      /* line: depth per connection */
+        char *proxy_headers;            /* --proxy without a fixed header: one per connection */
         char *scratch;
         uint32_t depth;
         bool needs_eof;                 /* exchanges end with the server's EOF (oneshot protocol) */
@@ -187,6 +190,31 @@ static inline uint64_t engine_available(const Engine *e) {
 /* Opens a socket and starts connecting it. Returns 0 (connected: call conn_connected()),
  * -EINPROGRESS, or another error after failing c. */
 int conn_connect(Engine *e, Conn *c);
+
+/* c's own PROXY header (when the engine has no fixed one): CLIENT_PROXY_HEADER_MAX bytes. */
+char *conn_proxy_header(const Engine *e, const Conn *c);
+
+/* Whether part of c's PROXY header is still to be written. */
+static inline bool conn_proxy_pending(const Conn *c) {
+        return c->proxy_off < c->proxy_len;
+}
+
+/* Writes (the rest of) c's PROXY header and up to len bytes of data in one go. */
+ssize_t conn_write_proxy(Engine *e, Conn *c, const char *data, size_t len);
+
+/* Writes up to len bytes of data, after whatever is left of c's PROXY header, so that
+ * the two leave together. Returns the data bytes written, or a negative errno (EINTR
+ * retried): -EAGAIN also when the socket took only part of the header. */
+static inline ssize_t conn_write(Engine *e, Conn *c, const char *data, size_t len) {
+        ssize_t n;
+
+        if (conn_proxy_pending(c))
+                return conn_write_proxy(e, c, data, len);
+        do
+                n = write(c->fd, data, len);
+        while (n < 0 && errno == EINTR);
+        return n < 0 ? -errno : n;
+}
 
 /* c is connected: count it, and go on in `state`. */
 void conn_connected(Engine *e, Conn *c, ConnState state);
@@ -242,6 +270,10 @@ void exchange_begin(Engine *e, Conn *c, uint64_t stamp);
 
 /* Writes (the rest of) the message. Returns false if c is finished. */
 bool exchange_write(Engine *e, Conn *c);
+
+/* A held connection (idle) sends its PROXY header at once, its message later: a proxy
+ * sends the header as it connects, and ackd waits only --proxy-timeout for it. */
+void exchange_hold(Engine *e, Conn *c);
 
 /* The epoll event handler of exchanges. */
 void exchange_event(Engine *e, Conn *c, uint32_t events);

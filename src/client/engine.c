@@ -14,6 +14,7 @@
 #include "engine-internal.h"
 #include "fd-util.h"
 #include "log.h"
+#include "proxy-header.h"
 
 #define MAX_EVENTS  256
 #define TICK_NS     (100 * NS_PER_MS)           /* timeout scan */
@@ -225,6 +226,11 @@ static int engine_allocate(Engine *e, uint64_t first_index, uint64_t stride) {
                 e->snapshot = malloc(sizeof *e->snapshot);
         if (!e->conns || !e->scratch || (e->sh->progress && !e->snapshot))
                 return -ENOMEM;
+        if (e->sh->proxy && !e->sh->proxy_fixed) {
+                e->proxy_headers = malloc(MAX(e->n_conns, 1u) * CLIENT_PROXY_HEADER_MAX);
+                if (!e->proxy_headers)
+                        return -ENOMEM;
+        }
         if (e->snapshot)
                 engine_result_init(e->snapshot);
         for (size_t i = 0; i < e->n_conns; i++)
@@ -276,6 +282,7 @@ Engine *engine_free(Engine *e) {
         safe_close(e->epoll_fd);
         free(e->conns);
         free(e->runs);
+        free(e->proxy_headers);
         free(e->scratch);
         free(e->snapshot);
         pthread_mutex_destroy(&e->lock);

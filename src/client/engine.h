@@ -73,6 +73,11 @@ typedef struct EngineShared {
         const char *expect_buf;         /* the reply, repeated to cover a full read at any offset */
         size_t expect_unit;
 
+        bool proxy;                     /* --proxy: a header starts every connection */
+        const char *proxy_fixed;        /* ... the same one for all (proxy-header.h); NULL: built per
+                                         * connection once its local address is known */
+        size_t proxy_fixed_len;
+
         uint64_t t0;                    /* ns, CLOCK_MONOTONIC: the run's start, the schedule's origin */
         uint64_t end;                   /* ns: stop starting requests; 0 with --requests or --idle */
         uint64_t timeout_ns;

@@ -94,12 +94,10 @@ bool exchange_write(Engine *e, Conn *c) {
         const EngineShared *sh = e->sh;
 
         while (c->pending_tail > 0) {
-                ssize_t n = write(c->fd, sh->send_buf + sh->send_unit - c->pending_tail, c->pending_tail);
+                ssize_t n = conn_write(e, c, sh->send_buf + sh->send_unit - c->pending_tail, c->pending_tail);
 
                 if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        if (errno == EAGAIN || errno == ENOTCONN) {
+                        if (n == -EAGAIN || n == -ENOTCONN) {
                                 /* Still connecting, or the server is not reading: EPOLLOUT
                                  * will say when to go on, the timeout if never. */
                                 if (c->deadline == 0)
@@ -108,16 +106,14 @@ bool exchange_write(Engine *e, Conn *c) {
                         }
                         /* The server may have replied (ERR busy) and closed: its words are
                          * worth more than our EPIPE. */
-                        if (errno == EPIPE || errno == ECONNRESET) {
-                                int error = -errno;
-
+                        if (n == -EPIPE || n == -ECONNRESET) {
                                 if (!exchange_read(e, c, EPOLLRDHUP))
                                         return false;
-                                conn_fail_errno(e, c, error, "writing to");
+                                conn_fail_errno(e, c, (int)n, "writing to");
                                 return false;
                         }
                         /* Writing at once after connect() is how a refused connect shows. */
-                        conn_fail_errno(e, c, -errno, c->state == CONN_CONNECTING ? "connect to" : "writing to");
+                        conn_fail_errno(e, c, (int)n, c->state == CONN_CONNECTING ? "connect to" : "writing to");
                         return false;
                 }
                 if (c->state == CONN_CONNECTING)
@@ -130,6 +126,16 @@ bool exchange_write(Engine *e, Conn *c) {
         return true;
 }
 
+void exchange_hold(Engine *e, Conn *c) {
+        ssize_t n;
+
+        if (!conn_proxy_pending(c))
+                return;
+        n = conn_write(e, c, NULL, 0);
+        if (n < 0 && n != -EAGAIN)
+                conn_fail_errno(e, c, (int)n, "writing to");
+}
+
 void exchange_event(Engine *e, Conn *c, uint32_t events) {
         /* Connected: an idle connection holds until its message is due (it has none yet);
          * a request's message is waiting. */
@@ -140,6 +146,8 @@ void exchange_event(Engine *e, Conn *c, uint32_t events) {
         if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
                 if (!exchange_read(e, c, events))
                         return;
-        if (c->state == CONN_SENDING && (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)))
+        if (c->state == CONN_HOLD && (events & EPOLLOUT))
+                exchange_hold(e, c);
+        else if (c->state == CONN_SENDING && (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)))
                 (void)exchange_write(e, c);
 }

@@ -27,6 +27,7 @@ typedef enum SendStep {
         STEP_INPUT,             /* reading standard input */
         STEP_CONNECT,
         STEP_WAIT,              /* poll() */
+        STEP_PROXY,             /* building the PROXY header (--proxy) */
 } SendStep;
 
 typedef struct Sender {

@@ -13,6 +13,7 @@
 #include "errors.h"
 #include "log.h"
 #include "macro.h"
+#include "proxy-header.h"
 #include "send-internal.h"
 #include "send.h"
 #include "time-util.h"
@@ -303,6 +304,11 @@ int send_line(Sender *sender) {
         s.fd = target_connect(sender->target, &addr_index, sender->args->timeout_ms, true);
         if (s.fd < 0)
                 return sender_error(sender, STEP_CONNECT, s.fd);
+        /* First in the output, so that it leaves with the first messages. */
+        r = client_proxy_header(sender->args, s.fd, &sender->target->addrs[addr_index], s.out, s.out_size);
+        if (r < 0)
+                return sender_error(sender, STEP_PROXY, r);
+        s.out_end = (size_t)r;
 
         for (;;) {
                 r = session_enqueue(&s);

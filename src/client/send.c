@@ -7,10 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "macro.h"
+#include "proxy-header.h"
 #include "send-internal.h"
 #include "send.h"
 #include "time-util.h"
@@ -72,9 +74,10 @@ static int wait_fd(int fd, short events, uint64_t deadline) {
 
 /* --- oneshot ------------------------------------------------------------------------------------ */
 
-static int write_all(int fd, const char *data, size_t len, uint64_t deadline) {
-        while (len > 0) {
-                ssize_t n = write(fd, data, len);
+/* Writes the iovecs whole, waiting for room as needed; iov is consumed. */
+static int write_all(int fd, struct iovec *iov, int n_iov, uint64_t deadline) {
+        while (n_iov > 0) {
+                ssize_t n = writev(fd, iov, n_iov);
                 int r;
 
                 if (n < 0) {
@@ -87,8 +90,12 @@ static int write_all(int fd, const char *data, size_t len, uint64_t deadline) {
                                 return r;
                         continue;
                 }
-                data += n;
-                len -= (size_t)n;
+                for (; n_iov > 0 && (size_t)n >= iov->iov_len; iov++, n_iov--)
+                        n -= (ssize_t)iov->iov_len;
+                if (n_iov > 0) {
+                        iov->iov_base = (char *)iov->iov_base + n;
+                        iov->iov_len -= (size_t)n;
+                }
         }
         return 0;
 }
@@ -152,8 +159,9 @@ static bool oneshot_judge(const ClientArgs *a, const Message *m, const char *rep
  * the error of the connect. */
 static int send_oneshot_one(Sender *s, size_t *addr_index, const Message *m) {
         const ClientArgs *a = s->args;
-        char reply[SEND_REPLY_MAX + 1];
+        char reply[SEND_REPLY_MAX + 1], header[CLIENT_PROXY_HEADER_MAX];
         _cleanup_(closep) int fd = -1;
+        struct iovec iov[2];
         uint64_t deadline;
         size_t len = 0;
         int r, w;
@@ -167,11 +175,17 @@ static int send_oneshot_one(Sender *s, size_t *addr_index, const Message *m) {
         fd = target_connect(s->target, addr_index, a->timeout_ms, false);
         if (fd < 0)
                 return sender_error(s, STEP_CONNECT, fd);
+        /* The header and the message in one segment: ackd answers both in one wakeup. */
+        r = client_proxy_header(a, fd, &s->target->addrs[*addr_index], header, sizeof header);
+        if (r < 0)
+                return sender_error(s, STEP_PROXY, r);
+        iov[0] = (struct iovec){ .iov_base = header, .iov_len = (size_t)r };
+        iov[1] = (struct iovec){ .iov_base = (void *)m->data, .iov_len = m->len };
 
         deadline = now_usec(CLOCK_MONOTONIC) + a->timeout_ms * USEC_PER_MSEC;
         /* If the write fails (the server said ERR busy and closed, say), the reply may
          * still be waiting: read it before judging. */
-        w = write_all(fd, m->data, m->len, deadline);
+        w = write_all(fd, iov, 2, deadline);
         r = read_until_eof(fd, reply, &len, deadline);
         if (!oneshot_judge(a, m, reply, len, r, w))
                 s->failed = true;
@@ -214,6 +228,9 @@ static int send_failure(const Sender *s, int r) {
                 return EXIT_CONNECT;
         case STEP_WAIT:
                 fprintf(stderr, "ackc: poll() failed: %s\n", STRERROR(r));
+                return EXIT_FAILURE;
+        case STEP_PROXY:
+                fprintf(stderr, "ackc: cannot build the PROXY header for %s: %s\n", s->target->name, STRERROR(r));
                 return EXIT_FAILURE;
         case STEP_SETUP:
                 break;

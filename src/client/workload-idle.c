@@ -20,8 +20,10 @@ static void idle_connect(Engine *e) {
                 Conn *c = &e->conns[e->idle.next++];
 
                 e->result.idle_opened++;
-                if (conn_connect(e, c) == 0)
+                if (conn_connect(e, c) == 0) {
                         conn_connected(e, c, CONN_HOLD);
+                        exchange_hold(e, c);
+                }
         }
 }
 

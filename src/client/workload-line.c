@@ -60,7 +60,7 @@ static void line_write(Engine *e, Conn *c, uint64_t n) {
         if (c->state != CONN_ACTIVE || c->write_blocked)
                 return;
         n = min_u64(n, e->depth - c->inflight);
-        if (n == 0 && c->pending_tail == 0)
+        if (n == 0 && c->pending_tail == 0 && !conn_proxy_pending(c))
                 return;
 
         /* The buffer holds `depth` messages back to back: a partly written one resumes
@@ -69,17 +69,14 @@ static void line_write(Engine *e, Conn *c, uint64_t n) {
         len = c->pending_tail + (size_t)n * unit;
         e->now = clock_ns();
         stamp = e->rate ? e->issued : e->now;
-        for (;;) {
-                w = write(c->fd, sh->send_buf + off, len);
-                if (w >= 0 || errno != EINTR)
-                        break;
-        }
+        /* The PROXY header, if not yet written, leaves with the first messages. */
+        w = conn_write(e, c, sh->send_buf + off, len);
         if (w < 0) {
-                if (errno == EAGAIN) {
+                if (w == -EAGAIN) {
                         c->write_blocked = true;
                         return;
                 }
-                conn_fail_errno(e, c, -errno, "writing to");
+                conn_fail_errno(e, c, (int)w, "writing to");
                 return;
         }
         if ((size_t)w < len)
