@@ -4,6 +4,7 @@
  * line naming the option, conflicting options are refused, and the expected
  * reply follows the mode (and --ack, --expect).
  */
+#include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -183,6 +184,86 @@ START_TEST(test_sources) {
 }
 END_TEST
 
+START_TEST(test_proxy) {
+        static const struct {
+                const char *value;
+                ProxyMode mode;
+        } versions[] = { { "v1", PROXY_V1 }, { "v2", PROXY_V2 }, { "local", PROXY_LOCAL } };
+        const struct sockaddr_in *in;
+        const struct sockaddr_in6 *in6;
+        Result *res;
+
+        res = parse(COMMAND_SEND, "ackc", "x", NULL);
+        ck_assert_int_eq(res->a.proxy, PROXY_NONE);
+        ck_assert_uint_eq(res->a.proxy_source.len, 0);
+        done(res);
+
+        for (size_t i = 0; i < ELEMENTSOF(versions); i++) {
+                res = parse(COMMAND_SEND, "ackc", "--proxy", versions[i].value, "x", NULL);
+                ck_assert_int_eq(res->r, 0);
+                ck_assert_int_eq(res->a.proxy, versions[i].mode);
+                ck_assert_uint_eq(res->a.proxy_source.len, 0);     /* the connection's own */
+                done(res);
+                res = parse(COMMAND_BENCH, "bench", "--proxy", versions[i].value, "-m", "line", NULL);
+                ck_assert_int_eq(res->r, 0);
+                ck_assert_int_eq(res->a.proxy, versions[i].mode);
+                done(res);
+        }
+
+        res = parse(COMMAND_SEND, "ackc", "--proxy=v1", "--proxy-source", "203.0.113.7:5555", "x", NULL);
+        ck_assert_int_eq(res->r, 0);
+        in = (const struct sockaddr_in *)&res->a.proxy_source.addr;
+        ck_assert_int_eq(in->sin_family, AF_INET);
+        ck_assert_uint_eq(res->a.proxy_source.len, sizeof *in);
+        ck_assert_uint_eq(ntohs(in->sin_port), 5555);
+        ck_assert_uint_eq(ntohl(in->sin_addr.s_addr), 0xcb007107);
+        done(res);
+
+        res = parse(COMMAND_BENCH, "bench", "--proxy-source=[2001:db8::7]:80", "--proxy", "v2", NULL);
+        ck_assert_int_eq(res->r, 0);
+        in6 = (const struct sockaddr_in6 *)&res->a.proxy_source.addr;
+        ck_assert_int_eq(in6->sin6_family, AF_INET6);
+        ck_assert_uint_eq(res->a.proxy_source.len, sizeof *in6);
+        ck_assert_uint_eq(ntohs(in6->sin6_port), 80);
+        ck_assert_uint_eq(in6->sin6_addr.s6_addr[0], 0x20);
+        ck_assert_uint_eq(in6->sin6_addr.s6_addr[15], 7);
+        done(res);
+}
+END_TEST
+
+START_TEST(test_proxy_errors) {
+        /* An address and a port, in the one spelling ackd logs them in. */
+        static const char *const bad_sources[] = {
+                "203.0.113.7", "203.0.113.7:", "203.0.113.7:65536", "203.0.113.7:-1", "203.0.113.7:05",
+                "2001:db8::7:80", "[2001:db8::7]", "[2001:db8::7]:x", "localhost:80", "unix:/x", "unix",
+                "[::ffff:192.0.2.1]:80", "1.2.3:4", "",
+        };
+
+        assert_usage_error(parse(COMMAND_SEND, "ackc", "--proxy", "v3", "x", NULL),
+                           "--proxy: invalid value 'v3' (expected v1, v2 or local)");
+        assert_usage_error(parse(COMMAND_SEND, "ackc", "--proxy", "V1", "x", NULL), "--proxy: invalid value 'V1'");
+        assert_usage_error(parse(COMMAND_BENCH, "bench", "--proxy", "", NULL), "--proxy: invalid value ''");
+        assert_usage_error(parse(COMMAND_SEND, "ackc", "--proxy", NULL), "--proxy");
+
+        for (size_t i = 0; i < ELEMENTSOF(bad_sources); i++) {
+                char needle[64];
+
+                (void)snprintf(needle, sizeof needle, "--proxy-source: invalid value '%s'", bad_sources[i]);
+                assert_usage_error(parse(COMMAND_SEND, "ackc", "--proxy", "v2", "--proxy-source", bad_sources[i],
+                                         "x", NULL), needle);
+        }
+
+        assert_usage_error(parse(COMMAND_SEND, "ackc", "--proxy-source", "192.0.2.1:1", "x", NULL),
+                           "--proxy-source needs --proxy v1 or v2");
+        assert_usage_error(parse(COMMAND_BENCH, "bench", "--proxy-source", "192.0.2.1:1", NULL),
+                           "--proxy-source needs --proxy v1 or v2");
+        assert_usage_error(parse(COMMAND_SEND, "ackc", "--proxy", "local", "--proxy-source", "192.0.2.1:1", "x",
+                                 NULL), "--proxy-source cannot be combined with --proxy local");
+        assert_usage_error(parse(COMMAND_BENCH, "bench", "-u", "/x", "--proxy", "v2", "--proxy-source", "192.0.2.1:1",
+                                 NULL), "--proxy-source cannot be combined with --unix");
+}
+END_TEST
+
 START_TEST(test_bad_values_name_the_option) {
         assert_usage_error(parse(COMMAND_BENCH, "bench", "-c", "abc", NULL), "--connections: invalid value 'abc'");
         assert_usage_error(parse(COMMAND_BENCH, "bench", "-c", "0", NULL), "--connections: value '0' out of range");
@@ -301,6 +382,7 @@ Suite *make_suite(void) {
         tcase_add_test(tc, test_bench_defaults);
         tcase_add_test(tc, test_bench_values);
         tcase_add_test(tc, test_sources);
+        tcase_add_test(tc, test_proxy);
         tcase_add_test(tc, test_line_mode_allows_an_empty_message);
         suite_add_tcase(s, tc);
 
@@ -308,6 +390,7 @@ Suite *make_suite(void) {
         tcase_add_test(tc, test_bad_values_name_the_option);
         tcase_add_test(tc, test_options_of_the_other_command_are_unknown);
         tcase_add_test(tc, test_conflicts_are_refused);
+        tcase_add_test(tc, test_proxy_errors);
         tcase_add_test(tc, test_help_and_version_skip_validation);
         tcase_add_test(tc, test_help_fits_79_columns_and_lists_every_option);
         suite_add_tcase(s, tc);
