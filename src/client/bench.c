@@ -403,7 +403,8 @@ static int bench_failure(const Bench *b, int r) {
                 return EXIT_USAGE;
         }
         case STEP_PROXY:
-                fprintf(stderr, "ackc: cannot build the PROXY header for %s: %s\n", b->sh.target_name, STRERROR(r));
+                fprintf(stderr, "ackc: cannot build the PROXY header for %s: %s\n", b->sh.target_name,
+                        STRERROR(r));
                 return EXIT_FAILURE;
         case STEP_SETUP:
                 fprintf(stderr, "ackc: cannot set up the benchmark: %s\n", STRERROR(r));

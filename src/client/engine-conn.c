@@ -108,7 +108,8 @@ static int conn_proxy_prepare(Engine *e, Conn *c) {
                 c->proxy_len = (uint16_t)sh->proxy_fixed_len;
                 return 0;
         }
-        r = client_proxy_header(e->args, c->fd, &sh->target, conn_proxy_header(e, c), CLIENT_PROXY_HEADER_MAX);
+        r = client_proxy_header(e->args, c->fd, &sh->target, conn_proxy_header(e, c),
+                                CLIENT_PROXY_HEADER_MAX);
         if (r < 0)
                 return r;
         c->proxy_len = (uint16_t)r;

@@ -230,7 +230,8 @@ static int send_failure(const Sender *s, int r) {
                 fprintf(stderr, "ackc: poll() failed: %s\n", STRERROR(r));
                 return EXIT_FAILURE;
         case STEP_PROXY:
-                fprintf(stderr, "ackc: cannot build the PROXY header for %s: %s\n", s->target->name, STRERROR(r));
+                fprintf(stderr, "ackc: cannot build the PROXY header for %s: %s\n", s->target->name,
+                        STRERROR(r));
                 return EXIT_FAILURE;
         case STEP_SETUP:
                 break;
