@@ -3,7 +3,7 @@
 
 Headers are built here, byte by byte from HAProxy's proxy-protocol.txt, so that the
 test does not trust the code it checks; ackc --proxy and a real HAProxy have suites of
-their own (test_ackc.py, test_haproxy.py).
+their own (tests/client/test_ackc_proxy.py, test_haproxy.py).
 """
 import os
 import re
