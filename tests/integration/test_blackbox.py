@@ -7,7 +7,6 @@ import shutil
 import subprocess
 import tempfile
 import time
-import unittest
 import urllib.request
 
 import tap

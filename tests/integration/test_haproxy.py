@@ -23,7 +23,7 @@ import time
 import unittest
 
 import tap
-from ackdtest import ACKD, INSTRUMENTED, SOURCE_ROOT, AckdTestCase, free_port, recv_all, wait_until
+from ackdtest import ACKD, SOURCE_ROOT, AckdTestCase, free_port, recv_all, wait_until
 
 ACKC = os.environ.get("ACKC_BIN") or os.path.join(os.path.dirname(ACKD), "..", "client", "ackc")
 HAPROXY = "/usr/sbin/haproxy"
@@ -178,9 +178,8 @@ class Fleet(AckdTestCase):
     options = []
 
     def setUp(self):
-        for path in (HAPROXY, ACKC):
-            if not os.access(path, os.X_OK):
-                self.skipTest(f"{path} is not installed (Debian package haproxy)")
+        if not os.access(HAPROXY, os.X_OK):
+            self.skipTest(f"{HAPROXY} is not installed (Debian package haproxy)")
         self.tmp = tempfile.mkdtemp()
         self.addCleanup(shutil.rmtree, self.tmp, True)
         # One metrics port for all: HAProxy's check rule names the port, the hosts differ.
@@ -242,8 +241,8 @@ class ThroughHAProxy(Fleet):
             before = [len(d.log_lines()) for d in self.backends]
             r = bench(self.fe[be], "-m", be.split("_")[1], "-c", "3" if n == 90 else "9", "-n", str(n)).result()
             self.assertEqual(r["errors_total"], 0, r)
-            # A oneshot request is a connection; in line mode -n 9 is 9 messages on 9 connections.
-            want = r["requests"] if be == "ackd_oneshot" else 9
+            want = r["connected"]       # oneshot: one per request; line: 9 connections
+            self.assertEqual(want, 90 if be == "ackd_oneshot" else 9, r)
 
             def seen():
                 found = []
@@ -343,8 +342,8 @@ class LoadThroughHAProxy(Fleet):
     def test_5b_backend_stopped_without_shutdown_delay(self):
         """A bare SIGTERM: ackd stops accepting at once. A connection HAProxy opens
         between the workers leaving the listener and the listener's close (a window
-        of microseconds, wider under valgrind) is reset in the backlog, after HAProxy
-        could retry it: at most one failure per request in flight."""
+        of microseconds, wider under valgrind) is reset in the backlog, too late for
+        HAProxy to retry it: at most one failure per request in flight."""
         c = 12
         before = self.stot("ackd_oneshot")
         run = bench(self.fe["ackd_oneshot"], "-c", str(c), duration=4)
@@ -355,11 +354,10 @@ class LoadThroughHAProxy(Fleet):
         self.assertEqual(self.backends[1].wait(), 0)
         r = run.result()
         comment(f"bare SIGTERM: DOWN after {t_down[0]:.3f}s; {r['requests']} requests, client errors {r['errors']}")
-        if INSTRUMENTED:
-            self.assertLessEqual(r["errors_total"], c, r)
-            self.assertEqual(r["errors_total"], r["errors"]["closed"] + r["errors"]["reset"], r)
-        else:
-            self.assertEqual(r["errors_total"], 0, r)
+        # Seen: 1 in 10 runs of a plain build, 12 under valgrind; GracefulStop is the
+        # stop that costs none.
+        self.assertLessEqual(r["errors_total"], c, r)
+        self.assertEqual(r["errors_total"], r["errors"]["closed"] + r["errors"]["reset"], r)
         after = self.stot("ackd_oneshot")
         for i in (0, 2):
             self.assertGreater(after[i], before[i])
