@@ -202,8 +202,20 @@ class Fleet(AckdTestCase):
         self.backends[i] = d
         return d
 
-    def stot(self, backend):
-        return [int(self.lb.stat()[(backend, sv)]["stot"]) for sv in self.names]
+    def stot(self, backend, column="stot"):
+        return [int(self.lb.stat()[(backend, sv)][column]) for sv in self.names]
+
+    def assert_errors_are_the_victims(self, r, i, exact):
+        """The sessions HAProxy saw aborted by a server (srv_abrt, a reset) are all
+        server i's, and each reached the client as an error; with exact, every client
+        error is one of them. (A killed ackd that had read a message closes with a FIN,
+        which HAProxy passes on as a normal end.)"""
+        aborted = self.stot("ackd_oneshot", "srv_abrt")
+        if exact:
+            self.assertEqual(r["errors_total"], aborted[i], (r, aborted))
+        self.assertGreaterEqual(r["errors_total"], aborted[i], (r, aborted))
+        self.assertEqual(sum(aborted) - aborted[i], 0, aborted)
+        self.assertEqual(r["errors_total"], r["errors"]["closed"] + r["errors"]["reset"], r)
 
     def wait_down(self, i, since):
         """Seconds from since until each of backend i's servers was DOWN; within the
@@ -326,15 +338,15 @@ class LoadThroughHAProxy(Fleet):
         row = self.lb.stat()[("ackd_oneshot", self.names[1])]
         self.assert_traffic_everywhere("ackd_oneshot", before, r)
         comment(f"restarted: UP after {t_up:.3f}s, then {int(row['stot']) - at_up} sessions; "
-                f"HAProxy retries {row['wretr']}, redispatches {row['wredis']}; client errors {r['errors']}")
+                f"HAProxy retries {row['wretr']}, redispatches {row['wredis']}; client errors {r['errors']}; "
+                + ", ".join(f"{k} {row[k]}" for k in ("eresp", "srv_abrt", "econ", "cli_abrt")))
         self.assertGreater(int(row["stot"]), at_up, "the restarted backend took no traffic")
         # Irreducible: in mode tcp HAProxy retries only connections that failed to open
         # (refused, the dead port); a request already on the killed ackd (accepted, or
         # in its listen backlog) has its connection closed or reset, and HAProxy passes
         # that on. Each of the c requests in flight fails at most once, and only so.
         self.assertLessEqual(r["errors_total"], c, r)
-        others = {k: v for k, v in r["errors"].items() if k not in ("closed", "reset")}
-        self.assertEqual(sum(others.values()), 0, r)
+        self.assert_errors_are_the_victims(r, 1, exact=False)
         counters = self.summaries()[1]
         self.assertGreaterEqual(counters["acknowledged"], int(row["stot"]) - at_up)
         self.assertIs(back, self.backends[1])
@@ -346,18 +358,21 @@ class LoadThroughHAProxy(Fleet):
         HAProxy to retry it: at most one failure per request in flight."""
         c = 12
         before = self.stot("ackd_oneshot")
-        run = bench(self.fe["ackd_oneshot"], "-c", str(c), duration=4)
+        run = bench(self.fe["ackd_oneshot"], "-m", "oneshot", "-c", str(c), duration=4)
         time.sleep(1.5)
         stopped = time.monotonic()
         self.backends[1].signal(signal.SIGTERM)
         t_down = self.wait_down(1, stopped)
         self.assertEqual(self.backends[1].wait(), 0)
         r = run.result()
-        comment(f"bare SIGTERM: DOWN after {t_down[0]:.3f}s; {r['requests']} requests, client errors {r['errors']}")
+        row = self.lb.stat()[("ackd_oneshot", self.names[1])]
+        comment(f"bare SIGTERM: DOWN after {t_down[0]:.3f}s; {r['requests']} requests, client errors {r['errors']}; "
+                + ", ".join(f"{k} {row[k]}" for k in ("eresp", "srv_abrt", "econ", "cli_abrt", "wredis")))
         # Seen: 1 in 10 runs of a plain build, 12 under valgrind; GracefulStop is the
-        # stop that costs none.
-        self.assertLessEqual(r["errors_total"], c, r)
-        self.assertEqual(r["errors_total"], r["errors"]["closed"] + r["errors"]["reset"], r)
+        # stop that costs none. A request that failed is retried by ackc at once and may
+        # land in the same window: no bound in c, but each is a reset from the stopped
+        # server (a drain closes nothing else).
+        self.assert_errors_are_the_victims(r, 1, exact=True)
         after = self.stot("ackd_oneshot")
         for i in (0, 2):
             self.assertGreater(after[i], before[i])
