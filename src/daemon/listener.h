@@ -45,8 +45,8 @@ typedef struct ListenerSet {
         /* Restart handover: what the previous ackd left in systemd's fd store (handover.h),
          * passed among the listeners, told apart by their names. */
         int handover_state_fd;          /* -1: none */
-        int *handover_fds;              /* the connections' sockets */
-        size_t n_handover_fds;
+        int *handover_carriers;         /* sockets holding the connections' sockets */
+        size_t n_handover_carriers;
 } ListenerSet;
 
 /* "line+proxy", "metrics": the mode as listen_mode_parse() reads it. */
