@@ -16,7 +16,7 @@
 #include "notify.h"
 #include "time-util.h"
 
-/* Sockets one carrier holds (see store_carrier()): a few messages of NOTIFY_FDS_MAX, well
+/* Sockets one carrier holds (see carrier_fill()): a few messages of NOTIFY_FDS_MAX, well
  * within what a socket buffer holds unread. */
 #define CARRIER_FDS_MAX (4 * NOTIFY_FDS_MAX)
 
@@ -30,7 +30,8 @@ bool handover_possible(const Server *s, const char **ret_why) {
         if (s->listeners.inetd)
                 *ret_why = "an Accept=yes instance serves one connection";
         else if (notify_fdstore_max() < 2)
-                *ret_why = "no file descriptor store of 2 or more (FileDescriptorStoreMax= and $FDSTORE, under systemd)";
+                *ret_why = "no file descriptor store of 2 or more "
+                           "(FileDescriptorStoreMax= and $FDSTORE, under systemd)";
         else
                 return true;
         return false;
@@ -213,8 +214,8 @@ static int carrier_fill(const int *fds, size_t n, size_t *ret_sent) {
         return pair[0];
 }
 
-/* Every fd a carrier holds, appended to *fds, and the carrier closed. Returns how many
- * were lost on the way (a message cut short: out of fds). */
+/* Every fd a carrier holds, appended to *fds, and the carrier closed. Returns nonzero if
+ * some were lost on the way (a message cut short, out of fds or memory). */
 static size_t carrier_empty(int carrier, int **fds, size_t *n) {
         size_t lost = 0;
 
@@ -420,7 +421,8 @@ void handover_take(Server *s) {
         if (taken < n || missing > 0 || lost > 0)
                 log_warning("Restart: resuming %zu connections of the previous ackd; %zu sockets could not be "
                             "matched to its state and were closed, %zu records had no socket left%s",
-                            taken, n - taken, missing, lost > 0 ? " (some lost: out of file descriptors)" : "");
+                            taken, n - taken, missing,
+                            lost > 0 ? " (some lost: out of file descriptors)" : "");
         else
                 log_notice("Restart: resuming %zu connections of the previous ackd", taken);
         /* Counted on the first listener: a socket without its record has no listener. */
