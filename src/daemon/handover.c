@@ -382,11 +382,14 @@ static bool take_one(Server *s, int fd, unsigned *next_worker) {
         return true;
 }
 
-/* The sockets in every carrier the previous ackd stored; the carriers are closed. */
+/* The sockets the previous ackd stored, on their own or in carriers (which are closed). */
 static int *take_sockets(ListenerSet *ls, size_t *ret_n, size_t *ret_lost) {
-        int *fds = NULL;
+        int *fds = ls->handover_sockets;
 
-        *ret_n = *ret_lost = 0;
+        *ret_n = ls->n_handover_sockets;
+        *ret_lost = 0;
+        ls->handover_sockets = NULL;
+        ls->n_handover_sockets = 0;
         for (size_t i = 0; i < ls->n_handover_carriers; i++) {
                 *ret_lost += carrier_empty(ls->handover_carriers[i], &fds, ret_n);
                 ls->handover_carriers[i] = -1;
@@ -403,7 +406,7 @@ void handover_take(Server *s) {
         unsigned next = 0;
         bool have_state;
 
-        if (ls->handover_state_fd < 0 && ls->n_handover_carriers == 0)
+        if (ls->handover_state_fd < 0 && ls->n_handover_carriers == 0 && ls->n_handover_sockets == 0)
                 return;
         fds = take_sockets(ls, &n, &lost);
         have_state = ls->handover_state_fd >= 0 && state_read(ls->handover_state_fd, &s->handover) >= 0;
@@ -416,6 +419,7 @@ void handover_take(Server *s) {
         }
         /* Ours now, every one: PID 1 must not keep a closed connection half-alive. */
         notify_fdstore_remove(HANDOVER_FDNAME_CONNECTIONS);
+        notify_fdstore_remove(HANDOVER_FDNAME_CONNECTION);
         notify_fdstore_remove(HANDOVER_FDNAME_STATE);
         missing = have_state && s->handover.n_connections > taken ? s->handover.n_connections - taken : 0;
         if (taken < n || missing > 0 || lost > 0)

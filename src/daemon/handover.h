@@ -24,6 +24,9 @@
 /* LISTEN_FDNAMES of what one ackd leaves for the next. */
 #define HANDOVER_FDNAME_STATE      "ackd-handover"
 #define HANDOVER_FDNAME_CONNECTIONS "ackd-connections"
+/* A socket stored on its own, as ackd stored them before carriers: still taken, so that
+ * the first restart onto this version keeps the connections too. */
+#define HANDOVER_FDNAME_CONNECTION "ackd-connection"
 
 /* How many connections a restart can hand over: what the store's carriers hold. */
 uint64_t handover_capacity(void);

@@ -310,14 +310,23 @@ static int listener_take_stored(ListenerSet *set, int fd, const char *name) {
                 set->handover_state_fd = fd;
                 return 1;
         }
-        if (strcmp(name, HANDOVER_FDNAME_CONNECTIONS) != 0)
-                return 0;
-        fds = realloc(set->handover_carriers, (set->n_handover_carriers + 1) * sizeof *fds);
-        if (!fds)
-                return log_error_errno(ENOMEM, "Out of memory");
-        set->handover_carriers = fds;
-        set->handover_carriers[set->n_handover_carriers++] = fd;
-        return 1;
+        if (strcmp(name, HANDOVER_FDNAME_CONNECTIONS) == 0) {
+                fds = realloc(set->handover_carriers, (set->n_handover_carriers + 1) * sizeof *fds);
+                if (!fds)
+                        return log_error_errno(ENOMEM, "Out of memory");
+                set->handover_carriers = fds;
+                set->handover_carriers[set->n_handover_carriers++] = fd;
+                return 1;
+        }
+        if (strcmp(name, HANDOVER_FDNAME_CONNECTION) == 0) {
+                fds = realloc(set->handover_sockets, (set->n_handover_sockets + 1) * sizeof *fds);
+                if (!fds)
+                        return log_error_errno(ENOMEM, "Out of memory");
+                set->handover_sockets = fds;
+                set->handover_sockets[set->n_handover_sockets++] = fd;
+                return 1;
+        }
+        return 0;
 }
 
 static int listeners_inherit(ListenerSet *set, int n, char **names) {
@@ -469,5 +478,8 @@ void listener_set_close(ListenerSet *set) {
         for (size_t i = 0; i < set->n_handover_carriers; i++)
                 safe_close(set->handover_carriers[i]);
         free(set->handover_carriers);
+        for (size_t i = 0; i < set->n_handover_sockets; i++)
+                safe_close(set->handover_sockets[i]);
+        free(set->handover_sockets);
         *set = (ListenerSet){ .handover_state_fd = -1 };
 }

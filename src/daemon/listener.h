@@ -47,6 +47,8 @@ typedef struct ListenerSet {
         int handover_state_fd;          /* -1: none */
         int *handover_carriers;         /* sockets holding the connections' sockets */
         size_t n_handover_carriers;
+        int *handover_sockets;          /* connections' sockets stored on their own */
+        size_t n_handover_sockets;
 } ListenerSet;
 
 /* "line+proxy", "metrics": the mode as listen_mode_parse() reads it. */

@@ -237,6 +237,38 @@ class HandoverTests(AckdTestCase):
         for c in clients:
             c.close()
 
+    def test_sockets_stored_one_by_one_are_taken_too(self):
+        # As ackd stored them before carriers: the first restart onto this version.
+        d = self.start_ackd()
+        d.wait_log(r"Ready: ")
+        clients = [socket.create_connection(self.port(0), timeout=10) for _ in range(3)]
+        for c in clients:
+            c.sendall(b"x\n")
+            self.assertEqual(recv_exactly(c, len(ACK)), ACK)
+        d.signal(signal.SIGUSR2)
+        self.assertEqual(d.wait(), 0)
+        singles = []
+        for carrier in self.manager.stored("ackd-connections"):
+            with socket.socket(fileno=os.dup(carrier)) as s:
+                s.setblocking(False)
+                while True:
+                    try:
+                        _, fds, _, _ = socket.recv_fds(s, 1, 253)
+                    except BlockingIOError:
+                        break
+                    singles += fds
+            os.close(carrier)
+        self.assertEqual(len(singles), 3)
+        self.manager.store = ([(n, fd) for n, fd in self.manager.store if n != "ackd-connections"]
+                              + [("ackd-connection", fd) for fd in singles])
+        d2 = self.start_ackd()
+        d2.wait_log(r"Restart: resuming 3 connections of the previous ackd")
+        self.assertTrue(wait_until(lambda: self.manager.stored("ackd-connection") == []))
+        for c in clients:
+            c.sendall(b"y\n")
+            self.assertEqual(recv_exactly(c, len(ACK)), ACK)
+            c.close()
+
     def test_a_corrupt_state_closes_the_connections_and_ackd_serves_on(self):
         d = self.start_ackd()
         d.wait_log(r"Ready: ")
