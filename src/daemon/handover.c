@@ -406,7 +406,8 @@ void handover_take(Server *s) {
         unsigned next = 0;
         bool have_state;
 
-        if (ls->handover_state_fd < 0 && ls->n_handover_carriers == 0 && ls->n_handover_sockets == 0)
+        if (ls->handover_state_fd < 0 && ls->n_handover_carriers == 0 &&
+            ls->n_handover_sockets == 0)
                 return;
         fds = take_sockets(ls, &n, &lost);
         have_state = ls->handover_state_fd >= 0 && state_read(ls->handover_state_fd, &s->handover) >= 0;
