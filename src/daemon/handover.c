@@ -7,6 +7,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "handover.h"
@@ -14,6 +15,10 @@
 #include "macro.h"
 #include "notify.h"
 #include "time-util.h"
+
+/* Sockets one carrier holds (see carrier_fill()): a few messages of NOTIFY_FDS_MAX, well
+ * within what a socket buffer holds unread. */
+#define CARRIER_FDS_MAX (4 * NOTIFY_FDS_MAX)
 
 /* The longest wait for PID 1 to have taken everything, before exiting all the same. */
 #define BARRIER_TIMEOUT_USEC (5 * USEC_PER_SEC)
@@ -25,10 +30,20 @@ bool handover_possible(const Server *s, const char **ret_why) {
         if (s->listeners.inetd)
                 *ret_why = "an Accept=yes instance serves one connection";
         else if (notify_fdstore_max() < 2)
-                *ret_why = "no file descriptor store (FileDescriptorStoreMax= and $FDSTORE, under systemd)";
+                *ret_why = "no file descriptor store of 2 or more "
+                           "(FileDescriptorStoreMax= and $FDSTORE, under systemd)";
         else
                 return true;
         return false;
+}
+
+uint64_t handover_capacity(void) {
+        uint64_t store = notify_fdstore_max();
+
+        /* One place in the store is the state's, each other holds a carrier. */
+        if (store < 2)
+                return 0;
+        return MIN((store - 1) * CARRIER_FDS_MAX, (uint64_t)HANDOVER_CONNECTIONS_MAX);
 }
 
 /* --- giving --------------------------------------------------------------------------------- */
@@ -154,8 +169,96 @@ static void close_gracefully(int *fds, size_t n) {
         }
 }
 
-/* The state first, then the sockets, NOTIFY_FDS_MAX a message. Our copies are closed as
- * they go: PID 1 holds them now. */
+/* Sends fds[0..n) into a new carrier: one end of a datagram socket pair that holds them,
+ * in flight, in NOTIFY_FDS_MAX batches, for whoever reads its other end. The store gets
+ * the carriers rather than the sockets themselves: systemd (252 at least) compares each
+ * fd stored with every fd already there, which for 10,000 connections kept PID 1 busy
+ * for 30 s, and lists every stored fd's name in one $LISTEN_FDNAMES, which over 128 KiB
+ * fails the next exec with E2BIG. A datagram socket reports no POLLHUP once its peer is
+ * gone, so PID 1 keeps the carrier. Returns the carrier; *ret_sent says how many went. */
+static int carrier_fill(const int *fds, size_t n, size_t *ret_sent) {
+        int pair[2], r = 0;
+        size_t sent = 0;
+
+        *ret_sent = 0;
+        if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, pair) < 0)
+                return -errno;
+        while (sent < n) {
+                size_t batch = MIN(n - sent, (size_t)NOTIFY_FDS_MAX);
+                union {
+                        struct cmsghdr h;
+                        char buf[CMSG_SPACE(sizeof(int) * NOTIFY_FDS_MAX)];
+                } control = { 0 };
+                char byte = 'c';
+                struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+                struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &control,
+                                     .msg_controllen = CMSG_SPACE(sizeof(int) * batch) };
+                struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+
+                cm->cmsg_level = SOL_SOCKET;
+                cm->cmsg_type = SCM_RIGHTS;
+                cm->cmsg_len = CMSG_LEN(sizeof(int) * batch);
+                memcpy(CMSG_DATA(cm), fds + sent, sizeof(int) * batch);
+                if (sendmsg(pair[1], &mh, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+                        r = -errno;
+                        break;
+                }
+                sent += batch;
+        }
+        (void)close(pair[1]);
+        if (sent == 0) {
+                (void)close(pair[0]);
+                return r < 0 ? r : -EINVAL;
+        }
+        *ret_sent = sent;
+        return pair[0];
+}
+
+/* Every fd a carrier holds, appended to *fds, and the carrier closed. Returns nonzero if
+ * some were lost on the way (a message cut short, out of fds or memory). */
+static size_t carrier_empty(int carrier, int **fds, size_t *n) {
+        size_t lost = 0;
+
+        for (;;) {
+                union {
+                        struct cmsghdr h;
+                        char buf[CMSG_SPACE(sizeof(int) * NOTIFY_FDS_MAX)];
+                } control;
+                char byte;
+                struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+                struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &control,
+                                     .msg_controllen = sizeof control };
+                ssize_t k = recvmsg(carrier, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k <= 0)
+                        break;
+                lost += (mh.msg_flags & MSG_CTRUNC) != 0;
+                for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+                        size_t m = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+                        int *a;
+
+                        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+                                continue;
+                        a = realloc(*fds, (*n + m) * sizeof *a);
+                        if (!a) {
+                                for (size_t i = 0; i < m; i++)
+                                        (void)close(((int *)CMSG_DATA(cm))[i]);
+                                lost += m;
+                                continue;
+                        }
+                        memcpy(a + *n, CMSG_DATA(cm), m * sizeof(int));
+                        *fds = a;
+                        *n += m;
+                }
+        }
+        (void)close(carrier);
+        return lost;
+}
+
+/* The state first, then the sockets, in carriers of CARRIER_FDS_MAX. Our copies are closed
+ * once a carrier holding them is in the store: PID 1 holds them now. */
 static int store(const HandoverState *st, int *fds, size_t n, size_t *ret_stored) {
         _cleanup_(closep) int state = -1;
         int r;
@@ -167,15 +270,31 @@ static int store(const HandoverState *st, int *fds, size_t n, size_t *ret_stored
         r = notify_fdstore(HANDOVER_FDNAME_STATE, &state, 1);
         if (r < 0)
                 return log_error_errno(r, "Restart: failed to store the handover state: %s", STRERROR(r));
-        for (size_t i = 0; i < n; i += NOTIFY_FDS_MAX) {
-                size_t batch = MIN(n - i, (size_t)NOTIFY_FDS_MAX);
+        for (size_t i = 0; i < n;) {
+                _cleanup_(closep) int carrier = -1;
+                size_t sent;
 
-                r = notify_fdstore(HANDOVER_FDNAME_CONNECTION, fds + i, batch);
+                carrier = r = carrier_fill(fds + i, MIN(n - i, (size_t)CARRIER_FDS_MAX), &sent);
                 if (r < 0)
-                        return log_error_errno(r, "Restart: failed to store %zu connections: %s", n - i, STRERROR(r));
-                for (size_t j = i; j < i + batch; j++)
+                        return log_error_errno(r, "Restart: failed to pass %zu connections on: %s", n - i,
+                                               STRERROR(r));
+                r = notify_fdstore(HANDOVER_FDNAME_CONNECTIONS, &carrier, 1);
+                if (r < 0) {
+                        /* Ours again: closed gracefully by the caller. */
+                        int *back = NULL;
+                        size_t n_back = 0;
+
+                        (void)carrier_empty(take_fd(&carrier), &back, &n_back);
+                        for (size_t j = 0; j < n_back; j++)
+                                safe_close(back[j]);
+                        free(back);
+                        return log_error_errno(r, "Restart: failed to store %zu connections: %s", n - i,
+                                               STRERROR(r));
+                }
+                for (size_t j = i; j < i + sent; j++)
                         fds[j] = safe_close(fds[j]);
-                *ret_stored += batch;
+                i += sent;
+                *ret_stored = i;
         }
         return 0;
 }
@@ -263,39 +382,58 @@ static bool take_one(Server *s, int fd, unsigned *next_worker) {
         return true;
 }
 
+/* The sockets the previous ackd stored, on their own or in carriers (which are closed). */
+static int *take_sockets(ListenerSet *ls, size_t *ret_n, size_t *ret_lost) {
+        int *fds = ls->handover_sockets;
+
+        *ret_n = ls->n_handover_sockets;
+        *ret_lost = 0;
+        ls->handover_sockets = NULL;
+        ls->n_handover_sockets = 0;
+        for (size_t i = 0; i < ls->n_handover_carriers; i++) {
+                *ret_lost += carrier_empty(ls->handover_carriers[i], &fds, ret_n);
+                ls->handover_carriers[i] = -1;
+        }
+        ls->handover_carriers = mfree(ls->handover_carriers);
+        ls->n_handover_carriers = 0;
+        return fds;
+}
+
 void handover_take(Server *s) {
         ListenerSet *ls = &s->listeners;
+        _cleanup_(freep) int *fds = NULL;
+        size_t taken = 0, n, lost, missing;
         unsigned next = 0;
-        size_t taken = 0;
         bool have_state;
 
-        if (ls->handover_state_fd < 0 && ls->n_handover_fds == 0)
+        if (ls->handover_state_fd < 0 && ls->n_handover_carriers == 0 &&
+            ls->n_handover_sockets == 0)
                 return;
+        fds = take_sockets(ls, &n, &lost);
         have_state = ls->handover_state_fd >= 0 && state_read(ls->handover_state_fd, &s->handover) >= 0;
-        for (size_t i = 0; i < ls->n_handover_fds; i++) {
-                if (have_state && take_one(s, ls->handover_fds[i], &next)) {
+        for (size_t i = 0; i < n; i++) {
+                if (have_state && take_one(s, fds[i], &next)) {
                         taken++;
                         continue;
                 }
-                close_gracefully(&ls->handover_fds[i], 1);
+                close_gracefully(&fds[i], 1);
         }
         /* Ours now, every one: PID 1 must not keep a closed connection half-alive. */
+        notify_fdstore_remove(HANDOVER_FDNAME_CONNECTIONS);
         notify_fdstore_remove(HANDOVER_FDNAME_CONNECTION);
         notify_fdstore_remove(HANDOVER_FDNAME_STATE);
-        if (taken < ls->n_handover_fds || (have_state && s->handover.n_connections > ls->n_handover_fds))
+        missing = have_state && s->handover.n_connections > taken ? s->handover.n_connections - taken : 0;
+        if (taken < n || missing > 0 || lost > 0)
                 log_warning("Restart: resuming %zu connections of the previous ackd; %zu sockets could not be "
-                            "matched to its state and were closed, %zu records had no socket left",
-                            taken, ls->n_handover_fds - taken,
-                            have_state && s->handover.n_connections > taken ? s->handover.n_connections - taken
-                                                                            : 0);
+                            "matched to its state and were closed, %zu records had no socket left%s",
+                            taken, n - taken, missing,
+                            lost > 0 ? " (some lost: out of file descriptors)" : "");
         else
                 log_notice("Restart: resuming %zu connections of the previous ackd", taken);
         /* Counted on the first listener: a socket without its record has no listener. */
         if (ls->n_items > 0)
-                stat_add(&s->workers[0]->conns.stats[0].handover_lost, ls->n_handover_fds - taken);
+                stat_add(&s->workers[0]->conns.stats[0].handover_lost, n - taken);
         ls->handover_state_fd = safe_close(ls->handover_state_fd);
-        ls->handover_fds = mfree(ls->handover_fds);
-        ls->n_handover_fds = 0;
 }
 
 void handover_take_done(Server *s) {

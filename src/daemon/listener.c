@@ -300,20 +300,33 @@ static int listener_take_stored(ListenerSet *set, int fd, const char *name) {
         int *fds;
 
         if (strcmp(name, HANDOVER_FDNAME_STATE) == 0) {
-                if (set->handover_state_fd >= 0)
-                        return log_error_errno(EINVAL, "systemd passed two handover states (fd %d and %d)",
-                                               set->handover_state_fd, fd);
+                /* Never fatal: each record must match its socket by inode, and a socket
+                 * without its record is closed gracefully. */
+                if (set->handover_state_fd >= 0) {
+                        log_warning("systemd passed two handover states (fd %d and %d): using the second",
+                                    set->handover_state_fd, fd);
+                        safe_close(set->handover_state_fd);
+                }
                 set->handover_state_fd = fd;
                 return 1;
         }
-        if (strcmp(name, HANDOVER_FDNAME_CONNECTION) != 0)
-                return 0;
-        fds = realloc(set->handover_fds, (set->n_handover_fds + 1) * sizeof *fds);
-        if (!fds)
-                return log_error_errno(ENOMEM, "Out of memory");
-        set->handover_fds = fds;
-        set->handover_fds[set->n_handover_fds++] = fd;
-        return 1;
+        if (strcmp(name, HANDOVER_FDNAME_CONNECTIONS) == 0) {
+                fds = realloc(set->handover_carriers, (set->n_handover_carriers + 1) * sizeof *fds);
+                if (!fds)
+                        return log_error_errno(ENOMEM, "Out of memory");
+                set->handover_carriers = fds;
+                set->handover_carriers[set->n_handover_carriers++] = fd;
+                return 1;
+        }
+        if (strcmp(name, HANDOVER_FDNAME_CONNECTION) == 0) {
+                fds = realloc(set->handover_sockets, (set->n_handover_sockets + 1) * sizeof *fds);
+                if (!fds)
+                        return log_error_errno(ENOMEM, "Out of memory");
+                set->handover_sockets = fds;
+                set->handover_sockets[set->n_handover_sockets++] = fd;
+                return 1;
+        }
+        return 0;
 }
 
 static int listeners_inherit(ListenerSet *set, int n, char **names) {
@@ -462,8 +475,11 @@ void listener_set_close(ListenerSet *set) {
                 listener_close(&set->items[i]);
         free(set->items);
         safe_close(set->handover_state_fd);
-        for (size_t i = 0; i < set->n_handover_fds; i++)
-                safe_close(set->handover_fds[i]);
-        free(set->handover_fds);
+        for (size_t i = 0; i < set->n_handover_carriers; i++)
+                safe_close(set->handover_carriers[i]);
+        free(set->handover_carriers);
+        for (size_t i = 0; i < set->n_handover_sockets; i++)
+                safe_close(set->handover_sockets[i]);
+        free(set->handover_sockets);
         *set = (ListenerSet){ .handover_state_fd = -1 };
 }

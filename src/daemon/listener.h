@@ -45,8 +45,10 @@ typedef struct ListenerSet {
         /* Restart handover: what the previous ackd left in systemd's fd store (handover.h),
          * passed among the listeners, told apart by their names. */
         int handover_state_fd;          /* -1: none */
-        int *handover_fds;              /* the connections' sockets */
-        size_t n_handover_fds;
+        int *handover_carriers;         /* sockets holding the connections' sockets */
+        size_t n_handover_carriers;
+        int *handover_sockets;          /* connections' sockets stored on their own */
+        size_t n_handover_sockets;
 } ListenerSet;
 
 /* "line+proxy", "metrics": the mode as listen_mode_parse() reads it. */

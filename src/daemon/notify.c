@@ -95,7 +95,8 @@ int notify_fdstore(const char *name, const int *fds, size_t n) {
         char state[64];
         int r;
 
-        (void)snprintf(state, sizeof state, "FDSTORE=1\nFDNAME=%s", name);
+        /* FDPOLL=0: what ackd stores is never to be dropped for POLLHUP (systemd >= 246). */
+        (void)snprintf(state, sizeof state, "FDSTORE=1\nFDNAME=%s\nFDPOLL=0", name);
         r = sd_pid_notify_with_fds(0, false, state, fds, (unsigned)n);
         return r < 0 ? r : r == 0 ? -ENOTCONN : 0;
 #else

@@ -167,8 +167,7 @@ static void server_request_restart(Server *s) {
         s->stopping = s->handing_over = true;
         s->stop_deadline_usec = now_usec(CLOCK_MONOTONIC) + s->settings->drain_timeout_ms * USEC_PER_MSEC;
         atomic_fetch_or(&s->health, HEALTH_DRAINING);
-        /* One fd of the store is the state's. */
-        atomic_store(&s->shared.handover_budget, (int64_t)notify_fdstore_max() - 1);
+        atomic_store(&s->shared.handover_budget, (int64_t)handover_capacity());
         log_notice("Restart: handing the connections over to the next ackd");
         notify_stopping();
         for (unsigned i = 0; i < s->n_workers; i++)

@@ -40,7 +40,7 @@ typedef struct WorkerShared {
         RateLimit accept_log;                   /* EMFILE and friends */
         ConnectionLogLimits connection_logs;    /* ERR busy, PROXY header problems */
         unsigned heartbeat_ms;                  /* longest a worker sleeps (the watchdog needs ticks) */
-        _Atomic int64_t handover_budget;        /* restart: connections the fd store has room for */
+        _Atomic int64_t handover_budget;        /* restart: connections the fd store's carriers hold */
 } WorkerShared;
 
 enum {

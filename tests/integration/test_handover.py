@@ -9,6 +9,7 @@ version of these cases is in tests/system/test_system.py.
 """
 import array
 import os
+import select
 import signal
 import socket
 import struct
@@ -151,7 +152,7 @@ class HandoverTests(AckdTestCase):
         d2 = self.restart(d)
         d2.wait_log(r"Restart: resuming 20 connections of the previous ackd")
         self.manager.wait_for("FDSTOREREMOVE", "1")
-        self.assertEqual(self.manager.stored("ackd-connection"), [])
+        self.assertEqual(self.manager.stored("ackd-connections"), [])
         for c in clients:
             c.sendall(b" done\n")
             self.assertEqual(recv_exactly(c, 1001 * len(ACK)), 1001 * ACK)
@@ -193,30 +194,80 @@ class HandoverTests(AckdTestCase):
         d.wait_log(r"Ready: ")
         c = socket.create_connection(self.port(0), timeout=10)
         c.sendall(b"a\nb\n")
+        # Read by ackd before the signal (a stop answers what it has read, not what is queued).
+        self.assertEqual(recv_exactly(c, 2 * len(ACK)), 2 * ACK)
+        c.sendall(b"unterminated")
         d.signal(signal.SIGUSR2)
         d.wait_log(r"Restart: draining instead of handing connections over: no file descriptor store")
-        self.assertEqual(recv_all(c), 2 * ACK)
+        self.assertEqual(recv_all(c), b"")      # EOF: drained and closed, not handed over
         self.assertEqual(d.wait(), 0)
-        self.assertEqual(self.manager.stored("ackd-connection"), [])
+        self.assertEqual(self.manager.stored("ackd-connections"), [])
 
     def test_a_store_too_small_hands_over_what_fits_and_drains_the_rest(self):
-        d = self.start_ackd(fdstore=4)          # the state and 3 connections
+        # FDSTORE=2: the state and one carrier, which holds 1012 sockets (4 messages of 253).
+        capacity, extra = 4 * 253, 5
+        d = self.start_ackd(fdstore=2)
         d.wait_log(r"Ready: ")
-        clients = [socket.create_connection(self.port(0), timeout=10) for _ in range(5)]
+        clients = [socket.create_connection(self.port(0), timeout=10) for _ in range(capacity + extra)]
+        for c in clients:
+            c.sendall(b"x\n")
+        for c in clients:
+            self.assertEqual(recv_exactly(c, len(ACK)), ACK)
+        d.signal(signal.SIGUSR2)
+        self.assertEqual(d.wait(), 0)
+        d.wait_log(rf"Restart: handed {capacity} connections to the next ackd")
+        self.assertEqual(len(self.manager.stored("ackd-connections")), 1)
+        # The rest were drained: EOF for exactly those, and the others still open.
+        deadline = time.monotonic() + 5
+        closed = set()
+        while len(closed) < extra and time.monotonic() < deadline:
+            ready, _, _ = select.select([c for c in clients if c not in closed], [], [], 0.5)
+            for c in ready:
+                if c.recv(1) == b"":
+                    closed.add(c)
+        self.assertEqual(len(closed), extra)
+        d2 = self.start_ackd(fdstore=2)
+        d2.wait_log(rf"Restart: resuming {capacity} connections of the previous ackd")
+        for c in clients:
+            if c not in closed:
+                c.sendall(b"y\n")
+        for c in clients:
+            if c not in closed:
+                self.assertEqual(recv_exactly(c, len(ACK)), ACK)
+        for c in clients:
+            c.close()
+
+    def test_sockets_stored_one_by_one_are_taken_too(self):
+        # As ackd stored them before carriers: the first restart onto this version.
+        d = self.start_ackd()
+        d.wait_log(r"Ready: ")
+        clients = [socket.create_connection(self.port(0), timeout=10) for _ in range(3)]
         for c in clients:
             c.sendall(b"x\n")
             self.assertEqual(recv_exactly(c, len(ACK)), ACK)
         d.signal(signal.SIGUSR2)
         self.assertEqual(d.wait(), 0)
-        self.assertEqual(len(self.manager.stored("ackd-connection")), 3)
-        closed = 0
+        singles = []
+        for carrier in self.manager.stored("ackd-connections"):
+            with socket.socket(fileno=os.dup(carrier)) as s:
+                s.setblocking(False)
+                while True:
+                    try:
+                        _, fds, _, _ = socket.recv_fds(s, 1, 253)
+                    except BlockingIOError:
+                        break
+                    singles += fds
+            os.close(carrier)
+        self.assertEqual(len(singles), 3)
+        self.manager.store = ([(n, fd) for n, fd in self.manager.store if n != "ackd-connections"]
+                              + [("ackd-connection", fd) for fd in singles])
+        d2 = self.start_ackd()
+        d2.wait_log(r"Restart: resuming 3 connections of the previous ackd")
+        self.assertTrue(wait_until(lambda: self.manager.stored("ackd-connection") == []))
         for c in clients:
-            c.settimeout(0.5)
-            try:
-                closed += c.recv(1) == b""
-            except socket.timeout:
-                pass
-        self.assertEqual(closed, 2)
+            c.sendall(b"y\n")
+            self.assertEqual(recv_exactly(c, len(ACK)), ACK)
+            c.close()
 
     def test_a_corrupt_state_closes_the_connections_and_ackd_serves_on(self):
         d = self.start_ackd()
