@@ -329,65 +329,70 @@ static int listener_take_stored(ListenerSet *set, int fd, const char *name) {
         return 0;
 }
 
+/* One passed fd that is not stored state: a listener, or the connection of Accept=yes (n == 1). */
+static int listener_inherit(ListenerSet *set, int fd, const char *name, int n) {
+        Listener l = { .fd = fd, .activated = true };
+        int r, flags;
+
+        if (set->n_items >= LISTENERS_MAX)
+                return log_error_errno(E2BIG, "systemd passed more than %d listening sockets", LISTENERS_MAX);
+
+        r = sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1);
+        if (r < 0)
+                return log_error_errno(r, "Failed to check passed fd %d (%s): %s", fd, name, STRERROR(r));
+        if (r == 0) {
+                /* Accept=yes: systemd accepted the connection and passes just that. */
+                if (n == 1 && sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 0) > 0)
+                        l.connected = true;
+                else
+                        return log_error_errno(EINVAL,
+                                               "Passed fd %d (%s) is not a listening stream socket "
+                                               "(nor the one connection of Accept=yes)",
+                                               fd, name);
+        }
+
+        listener_describe(&l);
+        if (l.family != AF_INET && l.family != AF_INET6 && l.family != AF_UNIX)
+                return log_error_errno(EAFNOSUPPORT, "Passed fd %d (%s) is neither a TCP nor an AF_UNIX socket",
+                                       fd, name);
+
+        /* The name selects the protocol; systemd's default (the unit name) means oneshot. */
+        if (listen_mode_parse(name, strlen(name), &l.mode, &l.proxy) < 0) {
+                if (strchr(name, '+'))
+                        log_warning("Passed fd %d: FileDescriptorName=%s is not a mode "
+                                    "(oneshot, line, metrics, oneshot+proxy, line+proxy); serving oneshot",
+                                    fd, name);
+                l.mode = PROTOCOL_ONESHOT;
+                l.proxy = false;
+        }
+        if (l.connected && l.mode == PROTOCOL_METRICS)
+                return log_error_errno(EINVAL, "Passed fd %d (%s): Accept=yes serves oneshot or line, not metrics",
+                                       fd, name);
+
+        /* The listener is polled by several workers: accept() must never block. */
+        flags = fcntl(fd, F_GETFL);
+        if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+                return log_error_errno(errno, "Failed to make fd %d non-blocking: %s", fd, STRERROR(errno));
+        (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+
+        if (!l.connected)
+                listener_tune(&l);
+        r = listener_set_add(set, l);
+        if (r < 0)
+                return log_error_errno(r, "Out of memory");
+        return 0;
+}
+
 static int listeners_inherit(ListenerSet *set, int n, char **names) {
         for (int i = 0; i < n; i++) {
                 int fd = SD_LISTEN_FDS_START + i;
                 const char *name = names && names[i] ? names[i] : "unknown";
-                Listener l = { .fd = fd, .activated = true };
-                int r, flags;
+                int r = listener_take_stored(set, fd, name);
 
-                r = listener_take_stored(set, fd, name);
+                if (r == 0)
+                        r = listener_inherit(set, fd, name, n);
                 if (r < 0)
                         return r;
-                if (r > 0)
-                        continue;
-                if (set->n_items >= LISTENERS_MAX)
-                        return log_error_errno(E2BIG, "systemd passed more than %d listening sockets", LISTENERS_MAX);
-
-                r = sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1);
-                if (r < 0)
-                        return log_error_errno(r, "Failed to check passed fd %d (%s): %s", fd, name, STRERROR(r));
-                if (r == 0) {
-                        /* Accept=yes: systemd accepted the connection and passes just that. */
-                        if (n == 1 && sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 0) > 0)
-                                l.connected = true;
-                        else
-                                return log_error_errno(EINVAL,
-                                                       "Passed fd %d (%s) is not a listening stream socket "
-                                                       "(nor the one connection of Accept=yes)",
-                                                       fd, name);
-                }
-
-                listener_describe(&l);
-                if (l.family != AF_INET && l.family != AF_INET6 && l.family != AF_UNIX)
-                        return log_error_errno(EAFNOSUPPORT,
-                                               "Passed fd %d (%s) is neither a TCP nor an AF_UNIX socket", fd,
-                                               name);
-
-                /* The name selects the protocol; systemd's default (the unit name) means oneshot. */
-                if (listen_mode_parse(name, strlen(name), &l.mode, &l.proxy) < 0) {
-                        if (strchr(name, '+'))
-                                log_warning("Passed fd %d: FileDescriptorName=%s is not a mode "
-                                            "(oneshot, line, metrics, oneshot+proxy, line+proxy); serving oneshot",
-                                            fd, name);
-                        l.mode = PROTOCOL_ONESHOT;
-                        l.proxy = false;
-                }
-                if (l.connected && l.mode == PROTOCOL_METRICS)
-                        return log_error_errno(EINVAL, "Passed fd %d (%s): Accept=yes serves oneshot or line, "
-                                               "not metrics", fd, name);
-
-                /* The listener is polled by several workers: accept() must never block. */
-                flags = fcntl(fd, F_GETFL);
-                if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
-                        return log_error_errno(errno, "Failed to make fd %d non-blocking: %s", fd, STRERROR(errno));
-                (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
-
-                if (!l.connected)
-                        listener_tune(&l);
-                r = listener_set_add(set, l);
-                if (r < 0)
-                        return log_error_errno(r, "Out of memory");
         }
         set->activated = set->n_items > 0;
         set->inetd = n == 1 && set->n_items == 1 && set->items[0].connected;
