@@ -5,9 +5,10 @@ While a thousand idle HTTP connections, a request sent at a byte a second and a
 stream of huge request heads hit the metrics listener, a line client (ackc bench)
 keeps the throughput and latency it has without them. Baseline and attacked runs
 alternate in the same test (B A B A ...), so a machine that is busy for another
-reason slows both; the medians are compared. The slow client runs throughout, as
-it must outlast the request timeout to be cut off by it. This measures timings: it must not
-run in parallel with other tests.
+reason slows both; each attacked run is compared with the baseline before it,
+and the medians over the pairs with the bounds below. The slow client runs
+throughout, as it must outlast the request timeout to be cut off by it. This
+measures timings: it must not run in parallel with other tests.
 """
 import json
 import os
@@ -22,9 +23,11 @@ import tap
 from ackdtest import ACKD, INSTRUMENTED, AckdTestCase, recv_all
 
 ACKC = os.environ.get("ACKC_BIN") or os.path.join(os.path.dirname(ACKD), "..", "client", "ackc")
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 IDLE_CONNECTIONS = 1000
-WINDOWS = 5             # runs of each kind
+WINDOWS = 5             # pairs of runs, baseline and attacked
+# Another program can take the machine for seconds. A responder that hurts the acks
+# fails every attempt; noise fails one now and then, seldom all of them.
+ATTEMPTS = 3
 RUN_SECONDS = 1.0
 # metrics-server.h: METRICS_CONNECTIONS_MAX, METRICS_REQUEST_TIMEOUT_MS
 METRICS_CONNECTIONS_MAX = 256
@@ -33,8 +36,9 @@ REQUEST_TIMEOUT = 5.0
 # The bounds. A metrics responder that blocked a worker (a read waiting for the slow
 # client, a page made under a lock the workers take) stops the acks for seconds: the
 # throughput falls to a fraction and p99 to the client's timeout. One that busy-loops
-# on its connections takes a CPU from two. Scheduling noise on a shared 2-CPU machine
-# is well inside these.
+# on its connections takes a CPU from two (and fails the CPU bound at once). On a
+# 2-CPU machine shared with other work, noise swings a 1 s run by 2x either way now
+# and then: hence medians over pairs, and ATTEMPTS.
 MIN_THROUGHPUT_RATIO = 0.5
 P50_FACTOR, P50_SLACK_US = 2.0, 100.0
 P99_FACTOR, P99_SLACK_US = 3.0, 2000.0
@@ -47,18 +51,19 @@ def note(text):
 
 
 def thread_cpu_seconds(pid, name):
+    """CPU time of the process's threads of that name, from schedstat (nanoseconds; the
+    clock ticks of /proc/PID/stat are 10 ms)."""
     total = 0
     for tid in os.listdir(f"/proc/{pid}/task"):
         try:
             with open(f"/proc/{pid}/task/{tid}/comm") as f:
                 if f.read().strip() != name:
                     continue
-            with open(f"/proc/{pid}/task/{tid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[0])
         except OSError:
             continue
-        total += int(fields[11]) + int(fields[12])
-    return total / CLK_TCK
+    return total / 1e9
 
 
 class SlowClient:
@@ -181,50 +186,69 @@ class MetricsLoadTests(AckdTestCase):
 
     def test_hostile_metrics_clients_leave_acks_alone(self):
         base_fds = self.d.fd_count()
-        baseline, attacked, scrapes, peak_fds = [], [], [], 0
-        attack_wall, attack_cpu = 0.0, 0.0
         self.bench()    # warm-up
         slow = SlowClient(self.d.address(1)[1])
         self.addCleanup(slow.__exit__)
         slow.__enter__()
-        for _ in range(WINDOWS):
-            baseline.append(self.bench())
-            with Attack(self.d.address(1)[1]) as attack:
-                time.sleep(0.3)     # the idle connections are in
-                cpu0, t0 = thread_cpu_seconds(self.d.pid, "ackd-metrics"), time.monotonic()
-                attacked.append(self.bench())
-                scrapes.append(self.scrape())
-                attack_cpu += thread_cpu_seconds(self.d.pid, "ackd-metrics") - cpu0
-                attack_wall += time.monotonic() - t0
-                peak_fds = max(peak_fds, self.d.fd_count())
-            note(f"attack: {attack.counts}")
-            self.assertGreater(attack.counts["huge_heads"], 5)
+        for attempt in range(1, ATTEMPTS + 1):
+            problems = self.compare(base_fds)
+            if not problems or INSTRUMENTED:
+                break
+            note(f"attempt {attempt}: out of bounds: {'; '.join(problems)}")
         slow.__exit__()
+        if not INSTRUMENTED:    # timings under valgrind or a sanitizer say nothing
+            self.assertEqual(problems, [], f"out of bounds in {ATTEMPTS} attempts")
         # The slow client sent a byte a second, and ackd cut it off every time: at the
         # request timeout, or earlier to make room for the idle ones.
         note(f"slow client: {slow.counts}, its longest connection {slow.longest:.1f}s")
         self.assertGreater(slow.counts["slow_bytes"], 5)
         self.assertGreaterEqual(slow.counts["slow_408"] + slow.counts["slow_closed"], WINDOWS)
         self.assertLess(slow.longest, REQUEST_TIMEOUT + 2.5)
-        med = lambda runs, i: statistics.median(r[i] for r in runs)
-        b_tput, b_p50, b_p99 = med(baseline, 0), med(baseline, 1), med(baseline, 2)
-        a_tput, a_p50, a_p99 = med(attacked, 0), med(attacked, 1), med(attacked, 2)
-        note(f"baseline runs (acks/s, p50 us, p99 us): {baseline}")
-        note(f"attacked runs: {attacked}")
-        note(f"median baseline {b_tput:.0f}/s p50 {b_p50:.1f} p99 {b_p99:.1f}; "
-             f"attacked {a_tput:.0f}/s ({a_tput / b_tput:.2f}x) p50 {a_p50:.1f} p99 {a_p99:.1f}")
-        note(f"metrics thread CPU {attack_cpu:.3f}s over {attack_wall:.2f}s attacked; "
-             f"scrapes during the attack took {max(scrapes) * 1000:.0f} ms at most; fds {base_fds} -> {peak_fds}")
-        # The metrics listener holds at most its cap, however many connect.
-        self.assertLessEqual(peak_fds, base_fds + METRICS_CONNECTIONS_MAX + 2)
-        # Back to normal: nothing of the attack is left open.
         self.assertTrue(self.wait_fds(base_fds), f"{self.d.fd_count()} fds, {base_fds} before")
-        if INSTRUMENTED:
-            return      # timings under valgrind or a sanitizer say nothing
-        self.assertGreaterEqual(a_tput, MIN_THROUGHPUT_RATIO * b_tput)
-        self.assertLessEqual(a_p50, P50_FACTOR * b_p50 + P50_SLACK_US)
-        self.assertLessEqual(a_p99, P99_FACTOR * b_p99 + P99_SLACK_US)
-        self.assertLessEqual(attack_cpu, MAX_METRICS_CPU_SHARE * attack_wall)
+
+    def compare(self, base_fds):
+        """WINDOWS pairs of runs, a baseline then an attacked one; what is out of bounds."""
+        pairs, scrapes, peak_fds = [], [], 0
+        attack_wall, attack_cpu = 0.0, 0.0
+        for _ in range(WINDOWS):
+            baseline = self.bench()
+            with Attack(self.d.address(1)[1]) as attack:
+                time.sleep(0.3)     # the idle connections are in
+                cpu0, t0 = thread_cpu_seconds(self.d.pid, "ackd-metrics"), time.monotonic()
+                attacked = self.bench()
+                scrapes.append(self.scrape())
+                attack_cpu += thread_cpu_seconds(self.d.pid, "ackd-metrics") - cpu0
+                attack_wall += time.monotonic() - t0
+                peak_fds = max(peak_fds, self.d.fd_count())
+            pairs.append((baseline, attacked))
+            self.assertGreater(attack.counts["huge_heads"], 5, attack.counts)
+            self.assertEqual(attack.counts["huge_heads"], attack.counts["huge_431"] + attack.counts["huge_reset"])
+        # The metrics listener holds at most its cap, however many connect, and once they
+        # are gone nothing of them is left open (but the slow client's connection).
+        self.assertLessEqual(peak_fds, base_fds + METRICS_CONNECTIONS_MAX + 2)
+        self.assertTrue(self.wait_fds(base_fds + 1), f"{self.d.fd_count()} fds, {base_fds} before")
+        # Adjacent runs see the same machine: compare each attacked run with the baseline
+        # just before it, and take the median over the pairs.
+        tput = statistics.median(a[0] / b[0] for b, a in pairs)
+        p50 = statistics.median(a[1] - (P50_FACTOR * b[1] + P50_SLACK_US) for b, a in pairs)
+        p99 = statistics.median(a[2] - (P99_FACTOR * b[2] + P99_SLACK_US) for b, a in pairs)
+        note("pairs (acks/s, p50 us, p99 us), baseline -> attacked: " +
+             ", ".join(f"({b[0]:.0f}, {b[1]:.0f}, {b[2]:.0f}) -> ({a[0]:.0f}, {a[1]:.0f}, {a[2]:.0f})"
+                       for b, a in pairs))
+        note(f"median throughput ratio {tput:.2f}; median p50 and p99 beyond their bounds by "
+             f"{p50:.0f} and {p99:.0f} us (<= 0 is within)")
+        note(f"metrics thread CPU {attack_cpu * 1000:.1f} ms over {attack_wall:.2f} s attacked; "
+             f"a scrape during the attack took {max(scrapes) * 1000:.0f} ms at most; fds {base_fds} -> {peak_fds}")
+        problems = []
+        if tput < MIN_THROUGHPUT_RATIO:
+            problems.append(f"throughput ratio {tput:.2f} < {MIN_THROUGHPUT_RATIO}")
+        if p50 > 0:
+            problems.append(f"p50 {p50:.0f} us over its bound")
+        if p99 > 0:
+            problems.append(f"p99 {p99:.0f} us over its bound")
+        if attack_cpu > MAX_METRICS_CPU_SHARE * attack_wall:
+            problems.append(f"metrics thread CPU {attack_cpu:.3f} s in {attack_wall:.2f} s")
+        return problems
 
     def wait_fds(self, n):
         deadline = time.monotonic() + 10
