@@ -6,6 +6,7 @@ against the page.
 What the slow and malicious metrics clients do to the ack path is measured in
 test_metrics_load.py, which must not run beside other tests.
 """
+import ctypes
 import json
 import os
 import re
@@ -388,6 +389,65 @@ class ShutdownDelayTests(MetricsCase):
         self.assertEqual(recv_all(line), b"")
         summary = d.summary()
         self.assertEqual(summary["acknowledged"], 1 + 2 * served)
+
+
+class Ptrace:
+    """Stops one thread (not its process) with PTRACE_SEIZE and PTRACE_INTERRUPT, for as long
+    as the context lasts: a worker that makes no progress, as a stuck one would."""
+    SEIZE, INTERRUPT, DETACH = 0x4206, 0x4207, 17
+
+    def __init__(self, tid):
+        self.tid = tid
+        self.libc = ctypes.CDLL(None, use_errno=True)
+        self.libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+
+    def call(self, request):
+        if self.libc.ptrace(request, self.tid, None, None) != 0:
+            raise OSError(ctypes.get_errno(), f"ptrace({request}) of thread {self.tid}")
+
+    def __enter__(self):
+        self.call(self.SEIZE)
+        self.call(self.INTERRUPT)
+        os.waitpid(self.tid, 0x40000000)    # __WALL: until the thread is stopped
+        return self
+
+    def __exit__(self, *exc):
+        self.call(self.DETACH)
+
+
+class StuckWorkerTests(MetricsCase):
+    def test_healthz_is_503_while_a_worker_makes_no_progress(self):
+        d = self.start_metrics()
+        self.assertEqual(self.get_health(d), (200, b"ok\n"))
+        workers = [t for t in os.listdir(f"/proc/{d.pid}/task") if self.comm(d, t).startswith("ackd-worker-")]
+        self.assertEqual(len(workers), 2, workers)
+        mark = len(d.log_lines())
+        try:
+            stopped = Ptrace(int(workers[0])).__enter__()
+        except OSError as e:
+            self.skipTest(f"cannot stop a thread: {e}")
+        try:
+            # Two status ticks without progress (2 s; with the watchdog a quarter of it each).
+            d.wait_log(r"Worker \d made no progress for \d+ms; /healthz answers 503", timeout=5, start=mark)
+            self.assertEqual(self.get_health(d), (503, b"stuck\n"))
+            page = self.curl(self.url(d, "/metrics")).decode()
+            self.assertEqual(samples(page, "ackd_healthy"), [("", 0.0)])
+            self.assertEqual(samples(page, "ackd_draining"), [("", 0.0)])
+        finally:
+            stopped.__exit__()
+        d.wait_log(r"Every worker makes progress again", timeout=5, start=mark)
+        self.assertEqual(self.get_health(d), (200, b"ok\n"))
+        self.acks(d, 10)
+
+    @staticmethod
+    def comm(d, tid):
+        with open(f"/proc/{d.pid}/task/{tid}/comm") as f:
+            return f.read().strip()
+
+    def get_health(self, d):
+        need(self, "curl", "curl")
+        status, _, body = self.get(d, "/healthz")
+        return status, body
 
 
 class ManPageTests(MetricsCase):
