@@ -235,6 +235,52 @@ class HttpTests(MetricsCase):
         self.assertGreaterEqual(time.monotonic() - start, REQUEST_TIMEOUT - 0.2)
 
 
+class SameTableTests(MetricsCase):
+    # Every counter of the exit summary, and its sample in the page.
+    SUMMARY_TO_PAGE = {
+        "accepted": ("ackd_connections_accepted_total", ""),
+        "messages": ("ackd_messages_received_total", ""),
+        "acknowledged": ("ackd_acks_sent_total", ""),
+        "busy": ("ackd_connections_rejected_total", 'reason="busy"'),
+        "proxy-untrusted": ("ackd_connections_rejected_total", 'reason="untrusted"'),
+        "too-long": ("ackd_messages_too_long_total", ""),
+        "idle-timeouts": ("ackd_idle_timeouts_total", ""),
+        "resets": ("ackd_connection_resets_total", ""),
+        "reset-closes": ("ackd_connection_reset_closes_total", ""),
+        "accept-errors": ("ackd_accept_errors_total", ""),
+        "proxy-bad-headers": ("ackd_proxy_header_errors_total", 'reason="malformed"'),
+        "proxy-timeouts": ("ackd_proxy_header_errors_total", 'reason="timeout"'),
+        "handed-over": ("ackd_connections_handed_over_total", ""),
+        "taken-over": ("ackd_connections_taken_over_total", ""),
+        "handover-lost": ("ackd_connections_handover_lost_total", ""),
+    }
+
+    def test_page_and_exit_summary_count_the_same(self):
+        need(self, "curl", "curl")
+        d = self.start("-l", "line@127.0.0.1:0", "-l", "127.0.0.1:0", "-l", "metrics@127.0.0.1:0",
+                       "--max-connections", "2", "--max-message", "10", "--idle-timeout", "300ms")
+        self.acks(d, 5)
+        s = d.connect(0)
+        s.sendall(b"ok\n" + b"x" * 20 + b"\n")        # one ack, then too long
+        self.assertEqual(recv_all(s), b"ACK!\nERR message too long\n")
+        held = [d.connect(0), d.connect(1)]
+        time.sleep(0.1)
+        busy = d.connect(1)
+        self.assertEqual(recv_all(busy), b"ERR busy\n")
+        for c in held:                              # both time out idle
+            self.assertEqual(recv_all(c), b"")
+        page = self.curl(f"http://127.0.0.1:{d.port(2)}/metrics").decode()
+        self.assertEqual(d.stop(), 0)
+        summary = d.summary()
+        self.assertEqual(set(summary), set(self.SUMMARY_TO_PAGE), "a counter without its metric here")
+        for name, (family, label) in self.SUMMARY_TO_PAGE.items():
+            values = [v for labels, v in samples(page, family) if label in labels]
+            self.assertEqual(len(values), 2, (name, family))      # one per ack listener
+            self.assertEqual(sum(values), summary[name], name)
+        self.assertEqual((summary["acknowledged"], summary["too-long"], summary["busy"], summary["idle-timeouts"]),
+                         (6, 1, 1, 2))
+
+
 class PrometheusTests(MetricsCase):
     """A real Prometheus server scrapes ackd once a second."""
 
