@@ -20,7 +20,7 @@ import urllib.parse
 import urllib.request
 
 import tap
-from ackdtest import INSTRUMENTED, SOURCE_ROOT, TIMEOUT_SCALE, AckdTestCase, free_port, recv_all, recv_exactly
+from ackdtest import SOURCE_ROOT, TIMEOUT_SCALE, AckdTestCase, free_port, recv_all, recv_exactly, wait_until
 
 PROMETHEUS = "/usr/bin/prometheus"
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -258,18 +258,24 @@ class SameTableTests(MetricsCase):
     def test_page_and_exit_summary_count_the_same(self):
         need(self, "curl", "curl")
         d = self.start("-l", "line@127.0.0.1:0", "-l", "127.0.0.1:0", "-l", "metrics@127.0.0.1:0",
-                       "--max-connections", "2", "--max-message", "10", "--idle-timeout", "300ms")
+                       "--max-connections", "2", "--max-message", "10", "--idle-timeout", "1s")
         self.acks(d, 5)
         s = d.connect(0)
         s.sendall(b"ok\n" + b"x" * 20 + b"\n")        # one ack, then too long
         self.assertEqual(recv_all(s), b"ACK!\nERR message too long\n")
-        held = [d.connect(0), d.connect(1)]
-        time.sleep(0.1)
+        s.close()
+        url = f"http://127.0.0.1:{d.port(2)}/metrics"
+        gone = wait_until(lambda: samples(self.curl(url).decode(), "ackd_connections_active") == [("", 0.0)])
+        self.assertTrue(gone, "connections still open")
+        held = [d.connect(0), d.connect(0)]    # (oneshot defers the accept until a byte comes)
+        self.assertTrue(wait_until(
+            lambda: samples(self.curl(url).decode(), "ackd_connections_active") == [("", 2.0)]))
         busy = d.connect(1)
+        busy.sendall(b"Hello World!")
         self.assertEqual(recv_all(busy), b"ERR busy\n")
         for c in held:                              # both time out idle
             self.assertEqual(recv_all(c), b"")
-        page = self.curl(f"http://127.0.0.1:{d.port(2)}/metrics").decode()
+        page = self.curl(url).decode()
         self.assertEqual(d.stop(), 0)
         summary = d.summary()
         self.assertEqual(set(summary), set(self.SUMMARY_TO_PAGE), "a counter without its metric here")
