@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The metrics listener (issue 14): every status code as curl sees it, a real Prometheus
-server scraping ackd, /healthz during --shutdown-delay, and ackd(8)'s METRICS section
-against the page.
+server scraping ackd, the page against the exit summary, /healthz during
+--shutdown-delay and while a worker is stopped, and ackd(8)'s METRICS section against
+the page.
 
 What the slow and malicious metrics clients do to the ack path is measured in
 test_metrics_load.py, which must not run beside other tests.
