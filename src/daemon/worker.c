@@ -350,7 +350,11 @@ static bool worker_wait(Worker *w) {
 
 static void *worker_main(void *userdata) {
         Worker *w = userdata;
+        char name[16];
 
+        /* For top -H, and for tests that stop one worker to see /healthz notice. */
+        (void)snprintf(name, sizeof name, "ackd-worker-%u", w->id);
+        (void)pthread_setname_np(pthread_self(), name);
         w->conns.now = now_msec_coarse();
         if (worker_listen(w, true) < 0) {
                 atomic_store(&w->exited, true);

@@ -106,8 +106,8 @@ class PackageTests(unittest.TestCase):
     def test_deb_contents(self):
         listing = sh("dpkg-deb", "--contents", Artifacts.one("ackd_*.deb")).stdout
         for path in ("./usr/sbin/ackd", "./usr/bin/ackc", "ackd.socket", "ackd.service", "ackd-line.socket",
-                     "ackd-inetd.socket", "ackd@.service", "man8/ackd.8", "man5/ackd.conf.5", "man1/ackc.1",
-                     "./etc/ackd/ackd.conf"):
+                     "ackd-metrics.socket", "ackd-inetd.socket", "ackd@.service", "man8/ackd.8", "man5/ackd.conf.5",
+                     "man1/ackc.1", "./etc/ackd/ackd.conf"):
             self.assertIn(path, listing)
 
     def test_rpm_contents(self):
@@ -568,7 +568,7 @@ class ContainerTests(unittest.TestCase):
 
     def test_01_units_verify_clean(self):
         r = self.c.run("systemd-analyze", "verify", "ackd.socket", "ackd.service", "ackd-line.socket",
-                       "ackd-inetd.socket", "ackd@.service", check=False)
+                       "ackd-metrics.socket", "ackd-inetd.socket", "ackd@.service", check=False)
         self.assertEqual((r.returncode, r.stdout + r.stderr), (0, ""))
 
     def test_02_security_score_at_most_1_0(self):
@@ -596,18 +596,27 @@ class ContainerTests(unittest.TestCase):
         self.assertEqual(self.status("ActiveState"), "active")
         self.assertNotEqual(self.status("MainPID"), "0")
 
-    def test_05_line_socket(self):
+    def test_05_line_and_metrics_sockets(self):
         # As documented: systemd will not start a socket whose service runs, so stop ackd
-        # (ackd.socket keeps listening), add the line socket, and let the next
-        # connection start ackd with both.
-        self.c.run("systemctl", "enable", "ackd-line.socket")
+        # (ackd.socket keeps listening), add the line and metrics sockets, and let the
+        # next connection start ackd with all three.
+        self.c.run("systemctl", "enable", "ackd-line.socket", "ackd-metrics.socket")
         self.c.run("systemctl", "stop", "ackd.service")
-        self.c.run("systemctl", "start", "ackd-line.socket")
+        self.c.run("systemctl", "start", "ackd-line.socket", "ackd-metrics.socket")
         r = self.ackc("-m", "line", "-p", "9998", input="a\nb\n")
         self.assertEqual((r.returncode, r.stdout), (0, "ACK!\nACK!\n"), r.stderr)
         raw = self.c.run("bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/9998; printf 'x\\n' >&3; head -c 5 <&3 | od -An -c"
                          ).stdout
         self.assertEqual(raw.split(), ["A", "C", "K", "!", "\\n"])
+        # The metrics socket, served by the sandboxed service (PrivateNetwork=yes). The
+        # output is read as text: CRLF comes back as LF.
+        def http(path):
+            return self.c.run("bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/9990; printf 'GET " + path +
+                              " HTTP/1.1\\r\\nConnection: close\\r\\n\\r\\n' >&3; cat <&3").stdout
+        health = http("/healthz")
+        self.assertTrue(health.startswith("HTTP/1.1 200 OK\n") and health.endswith("\n\nok\n"), health)
+        page = http("/metrics")
+        self.assertRegex(page, r'\nackd_acks_sent_total\{listener="\[::\]:9998",mode="line"\} 3\n')
 
     def test_06_status_shows_live_figures(self):
         self.assertEqual(self.ackc("-p", "9999", "count me").stdout, "ACK!\n")
