@@ -20,7 +20,8 @@ static int seal_tcp(int fd) {
                 BPF_STMT(BPF_RET | BPF_K, 0xffffffffu),         /* keep all of it */
                 BPF_STMT(BPF_RET | BPF_K, 0),                   /* drop */
         };
-        const struct sock_fprog prog = {
+        /* Static: no uninitialised padding goes to the kernel. */
+        static const struct sock_fprog prog = {
                 .len = ELEMENTSOF(drop_syn),
                 .filter = (struct sock_filter *)drop_syn,
         };
