@@ -17,8 +17,8 @@ static int seal_tcp(int fd) {
                 BPF_STMT(BPF_LD | BPF_B | BPF_ABS, TCP_FLAGS_OFFSET),
                 BPF_STMT(BPF_ALU | BPF_AND | BPF_K, TCP_FLAG_SYN | TCP_FLAG_ACK),
                 BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, TCP_FLAG_SYN, 1, 0),
-                BPF_STMT(BPF_RET | BPF_K, 0xffffffffu),         /* keep all of it */
-                BPF_STMT(BPF_RET | BPF_K, 0),                   /* drop */
+                BPF_STMT(BPF_RET | BPF_K, 0xffffffffu), /* keep all of it */
+                BPF_STMT(BPF_RET | BPF_K, 0),           /* drop */
         };
         /* Static: no uninitialised padding goes to the kernel. */
         static const struct sock_fprog prog = {

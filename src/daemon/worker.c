@@ -160,8 +160,8 @@ static void worker_unlisten(Worker *w, bool take_rest) {
                                 break;
                 }
                 if (r < 0 && r != -EAGAIN)
-                        log_debug_errno(r, "Worker %u: accept() on %s at stop: %s", w->id, wl->listener->name,
-                                        STRERROR(r));
+                        log_debug_errno(r, "Worker %u: accept() on %s at stop: %s", w->id,
+                                        wl->listener->name, STRERROR(r));
                 if (w->settle_deadline > 0 && !wl->listener->activated)
                         log_debug("Worker %u: took %u connections from the backlog of %s at stop", w->id,
                                   wl->taken_at_stop, wl->listener->name);
@@ -184,7 +184,8 @@ static void worker_begin_stop(Worker *w, bool abort_now, bool stop_connections) 
                         connection_for_each(&w->conns, connection_stop);
                 /* Not on a restart (the handover, stop_connections false), nor an abort. */
                 if (stop_connections && !abort_now && worker_seal_listeners(w))
-                        w->settle_deadline = w->conns.now + MIN(w->drain_timeout_ms, (uint64_t)STOP_SETTLE_MS);
+                        w->settle_deadline = w->conns.now +
+                                             MIN(w->drain_timeout_ms, (uint64_t)STOP_SETTLE_MS);
                 else
                         worker_unlisten(w, false);
         }

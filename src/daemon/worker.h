@@ -104,7 +104,7 @@ typedef struct Worker {
         bool stopping;
         uint64_t drain_timeout_ms;
         uint64_t drain_deadline;
-        uint64_t settle_deadline;               /* stopping: accepting from sealed listeners until (0: not) */
+        uint64_t settle_deadline;               /* stopping: taking from sealed listeners until (0: not) */
 
         _Atomic uint64_t heartbeat;             /* loop iterations; the watchdog checks it moves */
         _Atomic unsigned generation;            /* of the settings new connections get */

@@ -117,10 +117,14 @@ static void check_tcp(int family, bool defer) {
         close(late);
 }
 
-START_TEST(test_tcp_ipv4) { check_tcp(AF_INET, false); }
+START_TEST(test_tcp_ipv4) {
+        check_tcp(AF_INET, false);
+}
 END_TEST
 
-START_TEST(test_tcp_ipv4_defer_accept) { check_tcp(AF_INET, true); }
+START_TEST(test_tcp_ipv4_defer_accept) {
+        check_tcp(AF_INET, true);
+}
 END_TEST
 
 /* IPv6 (the same filter, in tcp_v6_rcv) is test_backlog.py's, which can skip without ::1. */
@@ -133,7 +137,8 @@ START_TEST(test_unix_refuses_at_once_and_keeps_the_queue) {
 
         /* Abstract: nothing to clean up. */
         len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
-                          (size_t)snprintf(sun.sun_path + 1, sizeof sun.sun_path - 1, "ackd-seal-%d", getpid()));
+                          (size_t)snprintf(sun.sun_path + 1, sizeof sun.sun_path - 1, "ackd-seal-%d",
+                                           getpid()));
         l.fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         ck_assert_int_eq(bind(l.fd, (struct sockaddr *)&sun, len), 0);
         ck_assert_int_eq(listen(l.fd, 16), 0);
