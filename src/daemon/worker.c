@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include "fd-util.h"
+#include "listener-seal.h"
 #include "macro.h"
 #include "time-util.h"
 #include "worker.h"
@@ -14,6 +15,8 @@
 #define MAX_EVENTS            256
 #define ACCEPT_BATCH          64        /* accepts per wakeup, so one worker cannot hog a burst */
 #define ACCEPT_PAUSE_MS       100       /* after EMFILE and friends */
+#define STOP_SETTLE_MS        100       /* at a stop: accepting from sealed listeners, see below */
+#define BACKLOG_TAKE_MAX      (1u << 20) /* accepts per listener at its end: far above any queue */
 
 /* Takes the current settings: a new profile for new connections, and limits. */
 static int worker_load_settings(Worker *w) {
@@ -73,31 +76,102 @@ static void worker_pause_accepting(Worker *w, const WorkerListener *wl, int erro
                 w->accept_resume = now + ACCEPT_PAUSE_MS;
 }
 
+/* One accept(): 1 when a connection was taken, 0 when worth trying again, else -errno
+ * (-EAGAIN: the queue is empty). */
+static int worker_accept_one(Worker *w, WorkerListener *wl) {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof ss;
+        Connection *c;
+        int fd;
+
+        fd = accept4(wl->listener->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0) {
+                c = connection_accept(&w->conns, wl->listener, fd, (struct sockaddr *)&ss, len);
+                if (w->stopping) {
+                        /* From the queue of a sealed listener: drained like the rest. */
+                        wl->taken_at_stop++;
+                        if (c)
+                                connection_stop(&w->conns, c);
+                }
+                return 1;
+        }
+        switch (errno) {
+        case EINTR:
+        case ECONNABORTED:      /* the client gave up while queued */
+        case EPROTO:
+        case EPERM:             /* refused by a firewall hook */
+                return 0;
+        default:                /* EAGAIN; EMFILE, ENFILE, ENOBUFS, ENOMEM, or a broken listener */
+                return -errno;
+        }
+}
+
 static void worker_accept(Worker *w, WorkerListener *wl) {
         for (unsigned i = 0; i < ACCEPT_BATCH && w->listening; i++) {
-                struct sockaddr_storage ss;
-                socklen_t len = sizeof ss;
-                int fd;
+                int r = worker_accept_one(w, wl);
 
-                fd = accept4(wl->listener->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-                if (fd >= 0) {
-                        (void)connection_accept(&w->conns, wl->listener, fd, (struct sockaddr *)&ss, len);
-                        continue;
-                }
-
-                switch (errno) {
-                case EAGAIN:
+                if (r == -EAGAIN)
                         return;         /* another worker took it, or the queue is empty */
-                case EINTR:
-                case ECONNABORTED:      /* the client gave up while queued */
-                case EPROTO:
-                case EPERM:             /* refused by a firewall hook */
-                        continue;
-                default:                /* EMFILE, ENFILE, ENOBUFS, ENOMEM, or a broken listener */
-                        worker_pause_accepting(w, wl, errno);
+                if (r < 0) {
+                        worker_pause_accepting(w, wl, -r);
                         return;
                 }
         }
+}
+
+/*
+ * Stopping: the listeners ackd bound itself are closed once every worker has left them,
+ * and a close resets whatever the kernel queued in them. So they are sealed first (no
+ * new connection gets in, listener-seal.h) and this worker keeps accepting from them for
+ * STOP_SETTLE_MS: long enough for the handshakes under way to complete, including the
+ * first data that TCP_DEFER_ACCEPT waits for. Returns whether anything was sealed.
+ * (Listeners are all from systemd or all bound, listener.c: none from systemd is
+ * watched meanwhile.)
+ */
+static bool worker_seal_listeners(Worker *w) {
+        bool sealed = false;
+
+        for (size_t i = 0; i < w->n_listeners; i++) {
+                const Listener *l = w->listeners[i].listener;
+                int r;
+
+                if (l->activated)
+                        continue;       /* systemd keeps it, and its queue, for the next instance */
+                r = listener_seal(l);
+                if (r < 0)
+                        log_debug_errno(r, "Worker %u: cannot seal %s: %s", w->id, l->name, STRERROR(r));
+                else
+                        sealed = true;
+        }
+        return sealed;
+}
+
+/* Leaves the listeners; after a settle (take_rest), first takes what their queues still
+ * hold, which once sealed only shrinks but for the last handshakes: bounded, whatever
+ * the other workers do meanwhile. */
+static void worker_unlisten(Worker *w, bool take_rest) {
+        for (size_t i = 0; i < w->n_listeners; i++) {
+                WorkerListener *wl = &w->listeners[i];
+                int r = 0;
+
+                for (unsigned n = 0; take_rest && !wl->listener->activated && n < BACKLOG_TAKE_MAX; n++) {
+                        r = worker_accept_one(w, wl);
+                        if (r < 0)
+                                break;
+                }
+                if (r < 0 && r != -EAGAIN)
+                        log_debug_errno(r, "Worker %u: accept() on %s at stop: %s", w->id,
+                                        wl->listener->name, STRERROR(r));
+                if (w->settle_deadline > 0 && !wl->listener->activated)
+                        log_debug("Worker %u: took %u connections from the backlog of %s at stop", w->id,
+                                  wl->taken_at_stop, wl->listener->name);
+        }
+        w->settle_deadline = 0;
+        /* Only leave the epoll set: the sockets stay open (and, when they came from
+         * systemd, keep queueing connections for the next instance). */
+        (void)worker_listen(w, false);
+        atomic_store(&w->unlistened, true);
+        eventfd_signal(w->shared->event_fd);
 }
 
 /* Stops accepting; drains (stop_connections) or leaves the connections to the caller. */
@@ -105,17 +179,21 @@ static void worker_begin_stop(Worker *w, bool abort_now, bool stop_connections) 
         if (!w->stopping) {
                 w->stopping = true;
                 w->accept_resume = 0;
-                /* Only leave the epoll set; the listening sockets stay open (and, when they
-                 * came from systemd, keep queueing connections for the next instance). */
-                (void)worker_listen(w, false);
-                atomic_store(&w->unlistened, true);
-                eventfd_signal(w->shared->event_fd);
                 w->drain_deadline = w->conns.now + w->drain_timeout_ms;
                 if (stop_connections)
                         connection_for_each(&w->conns, connection_stop);
+                /* Not on a restart (the handover, stop_connections false), nor an abort. */
+                if (stop_connections && !abort_now && worker_seal_listeners(w))
+                        w->settle_deadline = w->conns.now +
+                                             MIN(w->drain_timeout_ms, (uint64_t)STOP_SETTLE_MS);
+                else
+                        worker_unlisten(w, false);
         }
-        if (abort_now)
+        if (abort_now) {
+                if (w->settle_deadline > 0)
+                        worker_unlisten(w, false);
                 connection_for_each(&w->conns, connection_close);
+        }
 }
 
 /* The state's profile i in this worker, made at its first use. Its generation numbers
@@ -280,6 +358,9 @@ static void worker_run_timers(Worker *w) {
 
         connection_run_timers(&w->conns);
 
+        if (w->settle_deadline > 0 && now >= w->settle_deadline)
+                worker_unlisten(w, true);
+
         if (w->stopping && now >= w->drain_deadline && connection_count(&w->conns) > 0) {
                 log_warning("Worker %u: drain timeout, closing %zu connections", w->id, connection_count(&w->conns));
                 connection_for_each(&w->conns, connection_close);
@@ -299,6 +380,8 @@ static int worker_timeout(Worker *w) {
 
         if (w->stopping)
                 next = MIN(next, w->drain_deadline);
+        if (w->settle_deadline > 0)
+                next = MIN(next, w->settle_deadline);
         if (w->accept_resume)
                 next = MIN(next, w->accept_resume);
 
@@ -373,7 +456,7 @@ static void *worker_main(void *userdata) {
         }
 
         /* Until stopping, or the one connection of inetd mode, is done. */
-        while (!((w->stopping || w->adopt) && connection_count(&w->conns) == 0))
+        while (!(((w->stopping && w->settle_deadline == 0) || w->adopt) && connection_count(&w->conns) == 0))
                 if (!worker_wait(w))
                         break;
 

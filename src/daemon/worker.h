@@ -73,6 +73,7 @@ typedef struct WorkerImport {
 typedef struct WorkerListener {
         uint8_t kind;                           /* SOURCE_LISTENER */
         const Listener *listener;
+        unsigned taken_at_stop;                 /* accepted once sealed (listener-seal.h) */
 } WorkerListener;
 
 typedef struct Worker {
@@ -103,6 +104,7 @@ typedef struct Worker {
         bool stopping;
         uint64_t drain_timeout_ms;
         uint64_t drain_deadline;
+        uint64_t settle_deadline;               /* stopping: taking from sealed listeners until (0: not) */
 
         _Atomic uint64_t heartbeat;             /* loop iterations; the watchdog checks it moves */
         _Atomic unsigned generation;            /* of the settings new connections get */
