@@ -71,7 +71,8 @@ static void check_listen_address(const char *s) {
                 fprintf(stderr, "'%s' formats as '%s', which does not parse: %s\n", s, buf, reason);
         fuzz_assert(r == 0);
         fuzz_assert(listen_address_equal(&a, &b));
-        fuzz_assert(a.mode == b.mode && a.proxy == b.proxy && a.kind == b.kind && a.ipv6 == b.ipv6 && a.port == b.port);
+        fuzz_assert(a.mode == b.mode && a.proxy == b.proxy && a.kind == b.kind && a.ipv6 == b.ipv6 &&
+                    a.port == b.port);
         fuzz_assert(strcmp(a.host, b.host) == 0 && strcmp(a.path, b.path) == 0);
         fuzz_assert(a.kind != ADDRESS_INET || strcmp(a.scope, b.scope) == 0);
         fuzz_assert(strcmp(listen_address_format(&b, again, sizeof again), buf) == 0);

@@ -14,8 +14,10 @@
 #include "unescape.h"
 
 const OptionInfo ackc_options[_ARG_MAX] = {
-#define ARG_INFO(id, n, s, a, d, c, h)                                                                          \
-        [ARG_##id] = { .name = n, .short_name = s, .argument = a, .default_value = d, .flags = c, .help = h },
+#define ARG_INFO(id, n, s, a, d, c, h)                                                               \
+        [ARG_##id] = {                                                                               \
+                .name = n, .short_name = s, .argument = a, .default_value = d, .flags = c, .help = h \
+        },
         ACKC_OPTIONS(ARG_INFO)
 #undef ARG_INFO
 };
@@ -57,7 +59,8 @@ static int decode(ClientArgs *a, ArgId id, const char *value, char **ret, size_t
         if (r == -ENOMEM)
                 return r;
         if (r < 0)
-                return option_error(err, err_size, "--%s: invalid value '%s': %s", ackc_options[id].name, value, reason);
+                return option_error(err, err_size, "--%s: invalid value '%s': %s", ackc_options[id].name,
+                                    value, reason);
         a->owned[a->n_owned++] = buf;
         *ret = buf;
         *ret_len = len;
@@ -151,7 +154,8 @@ static int apply(ParseState *st, ClientArgs *a, ArgId id, const char *value, cha
                 socklen_t sl;
 
                 if (sockaddr_un_set(&sun, value, &sl) < 0)
-                        return bad_value(err, err_size, id, value, -EINVAL, "a socket path of 1 to 107 bytes");
+                        return bad_value(err, err_size, id, value, -EINVAL,
+                                         "a socket path of 1 to 107 bytes");
                 a->unix_path = value;
                 return 0;
         }
@@ -239,7 +243,7 @@ static int apply(ParseState *st, ClientArgs *a, ArgId id, const char *value, cha
 static int exclusive(const ParseState *st, ArgId x, ArgId y, char *err, size_t err_size) {
         if (st->given[x] && st->given[y])
                 return option_error(err, err_size, "--%s cannot be combined with --%s", ackc_options[x].name,
-                            ackc_options[y].name);
+                                    ackc_options[y].name);
         return 0;
 }
 
@@ -249,10 +253,12 @@ static int finish_proxy(const ParseState *st, const ClientArgs *a, char *err, si
         if (a->proxy == PROXY_NONE)
                 return option_error(err, err_size, "--proxy-source needs --proxy v1 or v2");
         if (a->proxy == PROXY_LOCAL)
-                return option_error(err, err_size, "--proxy-source cannot be combined with --proxy local (a LOCAL "
+                return option_error(err, err_size,
+                                    "--proxy-source cannot be combined with --proxy local (a LOCAL "
                                     "header claims no address)");
         if (a->unix_path)
-                return option_error(err, err_size, "--proxy-source cannot be combined with --unix (a PROXY header "
+                return option_error(err, err_size,
+                                    "--proxy-source cannot be combined with --unix (a PROXY header "
                                     "cannot pair an IP address with a unix socket)");
         return 0;
 }
@@ -281,7 +287,8 @@ static int finish_expect(ParseState *st, ClientArgs *a) {
 static int check_line_message(const ClientArgs *a, const char *data, size_t len, const char *what, char *err,
                               size_t err_size) {
         if (a->mode == PROTOCOL_LINE && memchr(data, '\n', len))
-                return option_error(err, err_size, "%s contains a newline: in line mode each message is one line", what);
+                return option_error(err, err_size,
+                                    "%s contains a newline: in line mode each message is one line", what);
         return 0;
 }
 
@@ -291,7 +298,8 @@ static int finish_send(ClientArgs *a, int argc, char *argv[], int first, char *e
         for (int i = first; i < argc; i++)
                 a->messages[a->n_messages++] = (Message){ .data = argv[i], .len = strlen(argv[i]) };
         for (size_t i = 0; i < a->n_messages; i++) {
-                r = check_line_message(a, a->messages[i].data, a->messages[i].len, "a message", err, err_size);
+                r = check_line_message(a, a->messages[i].data, a->messages[i].len, "a message", err,
+                                       err_size);
                 if (r < 0)
                         return r;
         }
@@ -325,8 +333,9 @@ static int finish_bench(ParseState *st, ClientArgs *a, int argc, char *argv[], i
         int r;
 
         if (first < argc)
-                return option_error(err, err_size, "unexpected argument '%s' (bench takes no messages; see --message)",
-                            argv[first]);
+                return option_error(err, err_size,
+                                    "unexpected argument '%s' (bench takes no messages; see --message)",
+                                    argv[first]);
 
         r = exclusive(st, ARG_DURATION, ARG_REQUESTS, err, err_size);
         if (r >= 0)
@@ -346,22 +355,26 @@ static int finish_bench(ParseState *st, ClientArgs *a, int argc, char *argv[], i
         if (r < 0)
                 return r;
         if (a->mode == PROTOCOL_ONESHOT && a->payload_len == 0)
-                return option_error(err, err_size, "an empty message cannot be sent in oneshot mode (see --size)");
+                return option_error(err, err_size,
+                                    "an empty message cannot be sent in oneshot mode (see --size)");
 
         unit = a->payload_len + (a->mode == PROTOCOL_LINE);
         if (unit * a->depth > ARGS_SEND_BUFFER_MAX)
-                return option_error(err, err_size, "--depth %llu of %llu-byte messages: more than 64M in flight per "
-                            "connection", (unsigned long long)a->depth, (unsigned long long)unit);
+                return option_error(err, err_size,
+                                    "--depth %llu of %llu-byte messages: more than 64M in flight per "
+                                    "connection",
+                                    (unsigned long long)a->depth, (unsigned long long)unit);
 
         if (a->connections * a->depth > ARGS_INFLIGHT_MAX)
-                return option_error(err, err_size, "--connections %llu x --depth %llu: more than %u messages in flight",
-                            (unsigned long long)a->connections, (unsigned long long)a->depth, ARGS_INFLIGHT_MAX);
+                return option_error(
+                        err, err_size, "--connections %llu x --depth %llu: more than %u messages in flight",
+                        (unsigned long long)a->connections, (unsigned long long)a->depth, ARGS_INFLIGHT_MAX);
         if (a->idle == 0 && a->threads > a->connections)
                 return option_error(err, err_size, "--threads %llu: more threads than connections (%llu)",
-                            (unsigned long long)a->threads, (unsigned long long)a->connections);
+                                    (unsigned long long)a->threads, (unsigned long long)a->connections);
         if (a->idle > 0 && a->threads > a->idle)
                 return option_error(err, err_size, "--threads %llu: more threads than connections (%llu)",
-                            (unsigned long long)a->threads, (unsigned long long)a->idle);
+                                    (unsigned long long)a->threads, (unsigned long long)a->idle);
         return 0;
 }
 

@@ -41,16 +41,16 @@ typedef struct Bench {
         size_t n_engines;
         char *send_buf;
         char *expect_buf;
-        char proxy_header[CLIENT_PROXY_HEADER_MAX];    /* when the same for every connection */
+        char proxy_header[CLIENT_PROXY_HEADER_MAX]; /* when the same for every connection */
         int signal_fd;
         bool interrupted;
-        uint64_t last_completed;        /* progress: at the previous line */
+        uint64_t last_completed; /* progress: at the previous line */
         uint64_t last_ns;
 
-        BenchStep step;                 /* of the error returned, if any */
-        char err[ARGS_ERROR_MAX];       /* STEP_RESOLVE: why */
-        uint64_t fd_limit;              /* STEP_FD_LIMIT: the soft limit */
-        size_t bad_source;              /* STEP_SOURCES: the --source of another family */
+        BenchStep step;           /* of the error returned, if any */
+        char err[ARGS_ERROR_MAX]; /* STEP_RESOLVE: why */
+        uint64_t fd_limit;        /* STEP_FD_LIMIT: the soft limit */
+        size_t bad_source;        /* STEP_SOURCES: the --source of another family */
 } Bench;
 
 static int bench_error(Bench *b, BenchStep step, int r) {
@@ -127,7 +127,7 @@ static int bench_raise_fd_limit(Bench *b) {
         int64_t limit = fd_limit_raise(NULL);
 
         if (limit < 0)
-                return 0;       /* then the connections will tell */
+                return 0; /* then the connections will tell */
         if (bench_fds_needed(b->args) > (uint64_t)limit) {
                 b->fd_limit = (uint64_t)limit;
                 return bench_error(b, STEP_FD_LIMIT, -EMFILE);
@@ -203,21 +203,25 @@ static void bench_progress(Bench *b, uint64_t now) {
         for (size_t i = 0; i < b->n_engines; i++)
                 engine_snapshot(b->engines[i], snap);
 
-        rate = now > b->last_ns ? (double)(snap->completed - b->last_completed) * 1e9 / (double)(now - b->last_ns)
-                                : 0;
+        rate = now > b->last_ns
+                       ? (double)(snap->completed - b->last_completed) * 1e9 / (double)(now - b->last_ns)
+                       : 0;
         b->last_completed = snap->completed;
         b->last_ns = now;
 
         if (b->args->idle > 0)
                 fprintf(stderr, "\r[%4llus] %llu connected, %llu answered, %llu errors\033[K",
-                        (unsigned long long)((now - b->sh.t0) / PROGRESS_NS), (unsigned long long)snap->connected,
-                        (unsigned long long)snap->completed, (unsigned long long)report_errors_total(snap));
+                        (unsigned long long)((now - b->sh.t0) / PROGRESS_NS),
+                        (unsigned long long)snap->connected, (unsigned long long)snap->completed,
+                        (unsigned long long)report_errors_total(snap));
         else
                 fprintf(stderr, "\r[%4llus] %llu verified, %.0f/s, %llu errors, p99 %s\033[K",
-                        (unsigned long long)((now - b->sh.t0) / PROGRESS_NS), (unsigned long long)snap->completed,
-                        rate, (unsigned long long)report_errors_total(snap),
-                        snap->hist.count ? report_format_ns(p99, sizeof p99, histogram_percentile(&snap->hist, 99))
-                                         : "-");
+                        (unsigned long long)((now - b->sh.t0) / PROGRESS_NS),
+                        (unsigned long long)snap->completed, rate,
+                        (unsigned long long)report_errors_total(snap),
+                        snap->hist.count
+                                ? report_format_ns(p99, sizeof p99, histogram_percentile(&snap->hist, 99))
+                                : "-");
         fflush(stderr);
         free(snap);
 }
@@ -380,7 +384,8 @@ static int bench_failure(const Bench *b, int r) {
                 uint64_t others = a->threads + BENCH_FD_RESERVE;
 
                 fprintf(stderr,
-                        "ackc: %llu connections need %llu file descriptors, but the limit is %llu: at most %llu "
+                        "ackc: %llu connections need %llu file descriptors, but the limit is %llu: at most "
+                        "%llu "
                         "connections fit (raise the hard limit: ulimit -Hn, or LimitNOFILE=)\n",
                         (unsigned long long)bench_connections(a), (unsigned long long)bench_fds_needed(a),
                         (unsigned long long)b->fd_limit,
@@ -388,16 +393,19 @@ static int bench_failure(const Bench *b, int r) {
                 return EXIT_USAGE;
         }
         case STEP_CONNECT:
-                fprintf(stderr, "ackc: cannot connect to %s: %s\n", b->target.name, target_connect_strerror(r));
+                fprintf(stderr, "ackc: cannot connect to %s: %s\n", b->target.name,
+                        target_connect_strerror(r));
                 return EXIT_CONNECT;
         case STEP_SOURCES: {
                 const struct sockaddr_storage *ss = &a->sources[b->bad_source].addr;
                 char name[INET6_ADDRSTRLEN];
 
                 if (ss->ss_family == AF_INET6)
-                        (void)inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, name, sizeof name);
+                        (void)inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, name,
+                                        sizeof name);
                 else
-                        (void)inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, name, sizeof name);
+                        (void)inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, name,
+                                        sizeof name);
                 fprintf(stderr, "ackc: --source %s is not of the same address family as %s\n", name,
                         b->sh.target_name);
                 return EXIT_USAGE;

@@ -18,7 +18,7 @@
 #include "proxy-header.h"
 #include "target.h"
 
-#define RETRY_NS (10 * NS_PER_MS)       /* a failed connection waits before the next */
+#define RETRY_NS (10 * NS_PER_MS) /* a failed connection waits before the next */
 
 void engine_count_error(Engine *e, ErrorKind k, const char *format, ...) {
         va_list ap;
@@ -86,7 +86,8 @@ void conn_fail_reply(Engine *e, Conn *c, const char *data, size_t len, bool at_s
         if (e->result.errors[k] == 0) {
                 (void)escape_bytes(got, sizeof got, data, len, 40);
                 (void)escape_bytes(want, sizeof want, e->sh->expect_buf, e->sh->expect_unit, 40);
-                engine_count_error(e, k, "%s\"%s\" where \"%s\" was expected", at_start ? "" : "...", got, want);
+                engine_count_error(e, k, "%s\"%s\" where \"%s\" was expected", at_start ? "" : "...", got,
+                                   want);
         } else
                 e->result.errors[k]++;
         conn_fail(e, c);
@@ -132,7 +133,7 @@ ssize_t conn_write_proxy(Engine *e, Conn *c, const char *data, size_t len) {
                 return -errno;
         if ((size_t)n < head) {
                 c->proxy_off = (uint16_t)(c->proxy_off + n);
-                return -EAGAIN;         /* the socket is full: EPOLLOUT resumes */
+                return -EAGAIN; /* the socket is full: EPOLLOUT resumes */
         }
         c->proxy_off = c->proxy_len;
         return n - (ssize_t)head;
@@ -194,4 +195,3 @@ bool connect_completed(Engine *e, Conn *c, uint32_t events, ConnState state) {
         conn_connected(e, c, state);
         return true;
 }
-

@@ -29,13 +29,13 @@
 #define NS_PER_MS    1000000ull
 
 typedef enum ConnState {
-        CONN_FREE,              /* no socket: between requests, queued for a refill, or finished */
+        CONN_FREE, /* no socket: between requests, queued for a refill, or finished */
         CONN_CONNECTING,
-        CONN_HOLD,              /* idle: connected, holding */
-        CONN_SENDING,           /* exchange: writing the message */
-        CONN_READING,           /* exchange: waiting for the reply, then EOF */
-        CONN_ACTIVE,            /* line: connected, streaming */
-        CONN_RETRY,             /* in the retry queue after an error */
+        CONN_HOLD,    /* idle: connected, holding */
+        CONN_SENDING, /* exchange: writing the message */
+        CONN_READING, /* exchange: waiting for the reply, then EOF */
+        CONN_ACTIVE,  /* line: connected, streaming */
+        CONN_RETRY,   /* in the retry queue after an error */
 } ConnState;
 
 /* Messages written together: one send time (or, with --rate, the first one's schedule index). */
@@ -47,23 +47,23 @@ typedef struct Run {
 typedef struct Conn {
         int fd;
         uint8_t state;
-        bool write_blocked;             /* wait for EPOLLOUT before writing again */
-        bool replied;                   /* exchange: the whole reply is here, EOF is next */
-        bool listed;                    /* in the ready list */
-        bool served;                    /* line: at least one reply arrived on this connection */
-        uint32_t inflight;              /* line: messages started, not yet acknowledged */
+        bool write_blocked; /* wait for EPOLLOUT before writing again */
+        bool replied;       /* exchange: the whole reply is here, EOF is next */
+        bool listed;        /* in the ready list */
+        bool served;        /* line: at least one reply arrived on this connection */
+        uint32_t inflight;  /* line: messages started, not yet acknowledged */
         uint32_t ring_head, ring_n;
-        uint16_t proxy_len;             /* --proxy: the header's length, */
-        uint16_t proxy_off;             /* ... and how much of it is written */
-        size_t pending_tail;            /* bytes of a started message still to write */
-        size_t expect_off;              /* offset within the expected reply */
-        uint64_t stamp;                 /* exchange: start (closed loop) or scheduled time (ns) */
-        uint64_t reply_ns;              /* exchange: when the reply was complete */
-        uint64_t deadline;              /* ns: fail with a timeout if still waiting then; 0: none */
+        uint16_t proxy_len;  /* --proxy: the header's length, */
+        uint16_t proxy_off;  /* ... and how much of it is written */
+        size_t pending_tail; /* bytes of a started message still to write */
+        size_t expect_off;   /* offset within the expected reply */
+        uint64_t stamp;      /* exchange: start (closed loop) or scheduled time (ns) */
+        uint64_t reply_ns;   /* exchange: when the reply was complete */
+        uint64_t deadline;   /* ns: fail with a timeout if still waiting then; 0: none */
         uint64_t retry_at;
-        uint64_t index;                 /* connection number over all threads: picks the source */
-        Run *ring;                      /* line: depth runs */
-        struct Conn *link[2];           /* in a queue (free or retry) and in the ready list; may be in both */
+        uint64_t index;       /* connection number over all threads: picks the source */
+        Run *ring;            /* line: depth runs */
+        struct Conn *link[2]; /* in a queue (free or retry) and in the ready list; may be in both */
 } Conn;
 
 enum { LINK_QUEUE, LINK_READY };
@@ -101,16 +101,16 @@ static inline uint64_t min_u64(uint64_t a, uint64_t b) {
 }
 
 typedef struct Workload {
-        bool nodelay;                                           /* TCP_NODELAY on its sockets */
-        int (*init)(Engine *e);                                 /* allocations of its own; NULL: none */
-        void (*refill)(Engine *e, Conn *c);                     /* a queued slot: start its next work; NULL:
-                                                                 * every connection is used once */
-        void (*issue)(Engine *e, Conn *c, uint64_t n);          /* --rate: n requests are due and c has room */
-        void (*step)(Engine *e);                                /* every round before waiting; NULL: none */
+        bool nodelay;                                  /* TCP_NODELAY on its sockets */
+        int (*init)(Engine *e);                        /* allocations of its own; NULL: none */
+        void (*refill)(Engine *e, Conn *c);            /* a queued slot: start its next work; NULL:
+                                                        * every connection is used once */
+        void (*issue)(Engine *e, Conn *c, uint64_t n); /* --rate: n requests are due and c has room */
+        void (*step)(Engine *e);                       /* every round before waiting; NULL: none */
         void (*event)(Engine *e, Conn *c, uint32_t events);
-        void (*stop)(Engine *e);                                /* stopping began; NULL: nothing to do */
+        void (*stop)(Engine *e); /* stopping began; NULL: nothing to do */
         bool (*finished)(const Engine *e);
-        uint64_t (*wakeup)(const Engine *e, uint64_t t);        /* its next deadline, if before t; NULL: none */
+        uint64_t (*wakeup)(const Engine *e, uint64_t t); /* its next deadline, if before t; NULL: none */
 } Workload;
 
 extern const Workload workload_oneshot;
@@ -133,39 +133,39 @@ struct Engine {
         bool started;
 
         int epoll_fd;
-        bool no_pwait2;                 /* epoll_pwait2() is ENOSYS: wait in milliseconds */
+        bool no_pwait2; /* epoll_pwait2() is ENOSYS: wait in milliseconds */
         Conn *conns;
         size_t n_conns;
-        Run *runs;                      /* line: depth per connection */
-        char *proxy_headers;            /* --proxy without a fixed header: one per connection */
+        Run *runs;           /* line: depth per connection */
+        char *proxy_headers; /* --proxy without a fixed header: one per connection */
         char *scratch;
         uint32_t depth;
-        bool needs_eof;                 /* exchanges end with the server's EOF (oneshot protocol) */
+        bool needs_eof; /* exchanges end with the server's EOF (oneshot protocol) */
         bool rate;
         Schedule schedule;
 
         uint64_t now;
         uint64_t budget;
-        uint64_t issued;                /* requests started: the schedule index of the next one */
+        uint64_t issued; /* requests started: the schedule index of the next one */
         bool stopping;
         uint64_t next_tick;
         uint64_t next_snapshot;
-        size_t open;                    /* sockets open (connecting or connected) */
-        size_t connecting;              /* ... of them still connecting */
+        size_t open;       /* sockets open (connecting or connected) */
+        size_t connecting; /* ... of them still connecting */
 
-        List free;                      /* slots to refill at the loop's next round */
-        List retry;                     /* failed connections, in the order they may retry */
-        List ready;                     /* --rate: connections (or oneshot slots) with room */
+        List free;  /* slots to refill at the loop's next round */
+        List retry; /* failed connections, in the order they may retry */
+        List ready; /* --rate: connections (or oneshot slots) with room */
 
         struct {
                 IdlePhase phase;
-                size_t next;            /* next connection to open, then to send on */
+                size_t next; /* next connection to open, then to send on */
                 uint64_t hold_until;
         } idle;
 
         EngineResult result;
 
-        pthread_mutex_t lock;           /* guards snapshot */
+        pthread_mutex_t lock; /* guards snapshot */
         EngineResult *snapshot;
 };
 

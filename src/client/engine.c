@@ -17,8 +17,8 @@
 #include "proxy-header.h"
 
 #define MAX_EVENTS  256
-#define TICK_NS     (100 * NS_PER_MS)           /* timeout scan */
-#define SNAPSHOT_NS (250 * NS_PER_MS)           /* progress snapshot */
+#define TICK_NS     (100 * NS_PER_MS) /* timeout scan */
+#define SNAPSHOT_NS (250 * NS_PER_MS) /* progress snapshot */
 
 void engine_result_init(EngineResult *r) {
         memset(r, 0, offsetof(EngineResult, hist));
@@ -63,9 +63,11 @@ static void engine_timeouts(Engine *e) {
                         continue;
                 if (c->state == CONN_CONNECTING)
                         engine_count_error(e, ERROR_TIMEOUT, "connect to %s: no answer within %llums",
-                                           e->sh->target_name, (unsigned long long)(e->sh->timeout_ns / NS_PER_MS));
+                                           e->sh->target_name,
+                                           (unsigned long long)(e->sh->timeout_ns / NS_PER_MS));
                 else
-                        engine_count_error(e, ERROR_TIMEOUT, "%s: no reply within %llums", e->sh->target_name,
+                        engine_count_error(e, ERROR_TIMEOUT, "%s: no reply within %llums",
+                                           e->sh->target_name,
                                            (unsigned long long)(e->sh->timeout_ns / NS_PER_MS));
                 conn_fail(e, c);
         }
@@ -78,8 +80,8 @@ static void engine_snapshot_save(Engine *e) {
 }
 
 static bool engine_should_stop(const Engine *e) {
-        return atomic_load_explicit(&e->sh->stop, memory_order_relaxed) || (e->sh->end && e->now >= e->sh->end) ||
-               (e->budget != UINT64_MAX && e->issued >= e->budget);
+        return atomic_load_explicit(&e->sh->stop, memory_order_relaxed) ||
+               (e->sh->end && e->now >= e->sh->end) || (e->budget != UINT64_MAX && e->issued >= e->budget);
 }
 
 static void engine_begin_stop(Engine *e) {
@@ -102,7 +104,7 @@ static uint64_t engine_next_wakeup(const Engine *e) {
         uint64_t t = e->next_tick;
 
         if (e->free.head)
-                t = e->now;     /* freed while being refilled */
+                t = e->now; /* freed while being refilled */
         if (e->retry.head)
                 t = min_u64(t, e->retry.head->retry_at);
         if (!e->stopping && e->sh->end)
@@ -120,7 +122,8 @@ static int engine_wait(Engine *e, struct epoll_event *events) {
 #if HAVE_EPOLL_PWAIT2
         if (!e->no_pwait2) {
                 /* Nanoseconds: a schedule of a few µs per request must not round to 1 ms. */
-                struct timespec ts = { .tv_sec = (time_t)(ns / 1000000000u), .tv_nsec = (long)(ns % 1000000000u) };
+                struct timespec ts = { .tv_sec = (time_t)(ns / 1000000000u),
+                                       .tv_nsec = (long)(ns % 1000000000u) };
                 int n = epoll_pwait2(e->epoll_fd, events, MAX_EVENTS, &ts, NULL);
 
                 if (n >= 0 || errno != ENOSYS)

@@ -60,7 +60,7 @@
 #include "time-util.h"
 
 #define ENGINE_DETAIL_MAX 160
-#define ENGINE_READ_SIZE  65536  /* bytes per read(); expect_buf must cover this plus one reply */
+#define ENGINE_READ_SIZE  65536 /* bytes per read(); expect_buf must cover this plus one reply */
 
 /* Set up by bench.c, read-only while the engines run (but for `stop`). */
 typedef struct EngineShared {
@@ -68,37 +68,37 @@ typedef struct EngineShared {
         Source target;
         char target_name[ADDRESS_STRING_MAX];
 
-        const char *send_buf;           /* max(depth, 1) copies of the message (+ LF in line mode) */
+        const char *send_buf; /* max(depth, 1) copies of the message (+ LF in line mode) */
         size_t send_unit;
-        const char *expect_buf;         /* the reply, repeated to cover a full read at any offset */
+        const char *expect_buf; /* the reply, repeated to cover a full read at any offset */
         size_t expect_unit;
 
-        bool proxy;                     /* --proxy: a header starts every connection */
-        const char *proxy_fixed;        /* ... the same one for all (proxy-header.h); NULL: built per
-                                         * connection once its local address is known */
+        bool proxy;              /* --proxy: a header starts every connection */
+        const char *proxy_fixed; /* ... the same one for all (proxy-header.h); NULL: built per
+                                  * connection once its local address is known */
         size_t proxy_fixed_len;
 
-        uint64_t t0;                    /* ns, CLOCK_MONOTONIC: the run's start, the schedule's origin */
-        uint64_t end;                   /* ns: stop starting requests; 0 with --requests or --idle */
+        uint64_t t0;  /* ns, CLOCK_MONOTONIC: the run's start, the schedule's origin */
+        uint64_t end; /* ns: stop starting requests; 0 with --requests or --idle */
         uint64_t timeout_ns;
         unsigned n_threads;
-        bool progress;                  /* keep snapshots for the progress line */
+        bool progress; /* keep snapshots for the progress line */
 
-        atomic_bool stop;               /* interrupted: stop starting requests */
-        int done_fd;                    /* eventfd: an engine finished */
+        atomic_bool stop; /* interrupted: stop starting requests */
+        int done_fd;      /* eventfd: an engine finished */
 } EngineShared;
 
 /* What an engine did; merged over engines for the report. */
 typedef struct EngineResult {
-        uint64_t sent;                  /* messages written (line) or connections started (oneshot, idle) */
-        uint64_t completed;             /* verified replies */
-        uint64_t connected;             /* connections established */
-        uint64_t unsent;                /* --rate: due, but never sent before the end */
+        uint64_t sent;      /* messages written (line) or connections started (oneshot, idle) */
+        uint64_t completed; /* verified replies */
+        uint64_t connected; /* connections established */
+        uint64_t unsent;    /* --rate: due, but never sent before the end */
         uint64_t errors[_ERROR_KIND_MAX];
-        char detail[_ERROR_KIND_MAX][ENGINE_DETAIL_MAX];      /* the first error of each kind */
-        uint64_t idle_opened;           /* --idle: connections attempted */
-        uint64_t idle_held;             /* ... still open when the hold ended */
-        uint64_t end;                   /* ns: when the engine finished */
+        char detail[_ERROR_KIND_MAX][ENGINE_DETAIL_MAX]; /* the first error of each kind */
+        uint64_t idle_opened;                            /* --idle: connections attempted */
+        uint64_t idle_held;                              /* ... still open when the hold ended */
+        uint64_t end;                                    /* ns: when the engine finished */
         Histogram hist;
 } EngineResult;
 

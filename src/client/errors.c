@@ -20,7 +20,7 @@ const char *error_kind_key(ErrorKind k) {
 ErrorKind error_kind_from_errno(int error) {
         switch (abs(error)) {
         case ECONNREFUSED:
-        case ENOENT:            /* a unix socket path nobody listens on */
+        case ENOENT: /* a unix socket path nobody listens on */
                 return ERROR_REFUSED;
         case ECONNRESET:
         case ECONNABORTED:

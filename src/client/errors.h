@@ -9,21 +9,21 @@
 #include <stddef.h>
 
 /* X(ID, JSON key and report name) */
-#define ERROR_KINDS(X)          \
-        X(REFUSED, "refused")   \
-        X(RESET, "reset")       \
-        X(TIMEOUT, "timeout")   \
-        X(CLOSED, "closed")     \
+#define ERROR_KINDS(X)                \
+        X(REFUSED, "refused")         \
+        X(RESET, "reset")             \
+        X(TIMEOUT, "timeout")         \
+        X(CLOSED, "closed")           \
         X(WRONG_REPLY, "wrong_reply") \
-        X(BUSY, "busy")         \
-        X(ERR, "err")           \
+        X(BUSY, "busy")               \
+        X(ERR, "err")                 \
         X(OTHER, "other")
 
 typedef enum ErrorKind {
 #define ERROR_KIND_ENUM(id, key) ERROR_##id,
         ERROR_KINDS(ERROR_KIND_ENUM)
 #undef ERROR_KIND_ENUM
-        _ERROR_KIND_MAX,
+                _ERROR_KIND_MAX,
 } ErrorKind;
 
 const char *error_kind_key(ErrorKind k);

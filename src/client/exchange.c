@@ -28,7 +28,8 @@ static void exchange_eof(Engine *e, Conn *c) {
         if (c->replied)
                 exchange_success(e, c);
         else if (c->expect_off == 0) {
-                engine_count_error(e, ERROR_CLOSED, "%s closed the connection without replying", sh->target_name);
+                engine_count_error(e, ERROR_CLOSED, "%s closed the connection without replying",
+                                   sh->target_name);
                 conn_fail(e, c);
         } else
                 conn_fail_reply(e, c, sh->expect_buf, c->expect_off, true);
@@ -94,7 +95,8 @@ bool exchange_write(Engine *e, Conn *c) {
         const EngineShared *sh = e->sh;
 
         while (c->pending_tail > 0) {
-                ssize_t n = conn_write(e, c, sh->send_buf + sh->send_unit - c->pending_tail, c->pending_tail);
+                ssize_t n =
+                        conn_write(e, c, sh->send_buf + sh->send_unit - c->pending_tail, c->pending_tail);
 
                 if (n < 0) {
                         if (n == -EAGAIN || n == -ENOTCONN) {
@@ -113,7 +115,8 @@ bool exchange_write(Engine *e, Conn *c) {
                                 return false;
                         }
                         /* Writing at once after connect() is how a refused connect shows. */
-                        conn_fail_errno(e, c, (int)n, c->state == CONN_CONNECTING ? "connect to" : "writing to");
+                        conn_fail_errno(e, c, (int)n,
+                                        c->state == CONN_CONNECTING ? "connect to" : "writing to");
                         return false;
                 }
                 if (c->state == CONN_CONNECTING)

@@ -29,8 +29,8 @@
 
 typedef struct Histogram {
         uint64_t count;
-        uint64_t sum;           /* for the mean; 2^64 ns is 584 years of latency */
-        uint64_t min;           /* UINT64_MAX while empty */
+        uint64_t sum; /* for the mean; 2^64 ns is 584 years of latency */
+        uint64_t min; /* UINT64_MAX while empty */
         uint64_t max;
         uint64_t buckets[HISTOGRAM_BUCKETS];
 } Histogram;

@@ -14,16 +14,16 @@
 
 #include "args.h"
 
-#define MESSAGE_LINE_MAX (1024 * 1024)  /* longest line read */
+#define MESSAGE_LINE_MAX (1024 * 1024) /* longest line read */
 
 typedef struct MessageSource {
-        const Message *list;            /* the messages; NULL: lines from fd */
+        const Message *list; /* the messages; NULL: lines from fd */
         size_t n_list, next;
         int fd;
-        char *buf;                      /* bytes read from fd, not yet returned as messages */
+        char *buf; /* bytes read from fd, not yet returned as messages */
         size_t start, end;
         bool eof;
-        uint64_t lineno;                /* lines returned so far */
+        uint64_t lineno; /* lines returned so far */
 } MessageSource;
 
 /* Messages from list, or (n == 0) lines from fd, which stays the caller's. */

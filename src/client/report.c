@@ -7,15 +7,12 @@
 #include "report.h"
 
 static const struct {
-        const char *json;       /* key in "latency_us" */
+        const char *json; /* key in "latency_us" */
         const char *text;
         double p;
 } percentiles[] = {
-        { "p50", "p50", 50 },
-        { "p90", "p90", 90 },
-        { "p99", "p99", 99 },
-        { "p99_9", "p99.9", 99.9 },
-        { "max", "max", 100 },
+        { "p50", "p50", 50 },       { "p90", "p90", 90 },  { "p99", "p99", 99 },
+        { "p99_9", "p99.9", 99.9 }, { "max", "max", 100 },
 };
 
 uint64_t report_errors_total(const EngineResult *r) {
@@ -113,8 +110,8 @@ void report_text(FILE *f, const BenchReport *b) {
                         (unsigned long long)a->idle, r->completed == a->idle ? " (all)" : "");
         } else {
                 fprintf(f, "  %-11s %llu verified, %llu sent\n",
-                        a->mode == PROTOCOL_ONESHOT ? "connections" : "requests", (unsigned long long)r->completed,
-                        (unsigned long long)r->sent);
+                        a->mode == PROTOCOL_ONESHOT ? "connections" : "requests",
+                        (unsigned long long)r->completed, (unsigned long long)r->sent);
                 fprintf(f, "  throughput  %.1f %s/s\n", report_throughput(b),
                         a->mode == PROTOCOL_ONESHOT ? "connections" : "requests");
                 if (r->unsent > 0)

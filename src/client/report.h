@@ -16,8 +16,8 @@
 
 typedef struct BenchReport {
         const ClientArgs *args;
-        const char *target;             /* the address connected to */
-        uint64_t elapsed_ns;            /* from the start to the last engine's end */
+        const char *target;  /* the address connected to */
+        uint64_t elapsed_ns; /* from the start to the last engine's end */
         bool interrupted;
         const EngineResult *result;
 } BenchReport;

@@ -18,10 +18,10 @@
 #include <stdint.h>
 
 typedef struct Schedule {
-        uint64_t t0;                    /* ns: global request 0 is due */
-        uint64_t end;                   /* ns: requests due at or after it are not due; 0: no end */
-        uint64_t rate;                  /* requests per second over all threads; 0: closed loop */
-        unsigned id;                    /* this engine's thread, 0 to n_threads - 1 */
+        uint64_t t0;   /* ns: global request 0 is due */
+        uint64_t end;  /* ns: requests due at or after it are not due; 0: no end */
+        uint64_t rate; /* requests per second over all threads; 0: closed loop */
+        unsigned id;   /* this engine's thread, 0 to n_threads - 1 */
         unsigned n_threads;
 } Schedule;
 
@@ -33,7 +33,8 @@ uint64_t schedule_due(const Schedule *s, uint64_t now);
 
 /* How many more requests this engine may start at `now`, having started `issued` of its
  * `budget` (UINT64_MAX: no limit but the end). Inline: the engine asks at every event. */
-static inline uint64_t schedule_available(const Schedule *s, uint64_t now, uint64_t budget, uint64_t issued) {
+static inline uint64_t schedule_available(const Schedule *s, uint64_t now, uint64_t budget,
+                                          uint64_t issued) {
         uint64_t limit = budget;
 
         if (s->rate > 0) {

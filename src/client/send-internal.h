@@ -24,18 +24,18 @@
 /* Where the error that stopped the command happened. */
 typedef enum SendStep {
         STEP_SETUP,
-        STEP_INPUT,             /* reading standard input */
+        STEP_INPUT, /* reading standard input */
         STEP_CONNECT,
-        STEP_WAIT,              /* poll() */
-        STEP_PROXY,             /* building the PROXY header (--proxy) */
+        STEP_WAIT,  /* poll() */
+        STEP_PROXY, /* building the PROXY header (--proxy) */
 } SendStep;
 
 typedef struct Sender {
         const ClientArgs *args;
         const Target *target;
         MessageSource src;
-        SendStep step;                  /* of the error returned, if any */
-        bool failed;                    /* a reply was wrong or missing (reported) */
+        SendStep step; /* of the error returned, if any */
+        bool failed;   /* a reply was wrong or missing (reported) */
 } Sender;
 
 static inline int sender_error(Sender *s, SendStep step, int r) {

@@ -20,7 +20,7 @@
 
 /* What is remembered of a message awaiting its reply: enough to name it in an error. */
 typedef struct Pending {
-        char head[SHOW_MAX + 1];        /* one more than shown, so escape_bytes() adds "..." */
+        char head[SHOW_MAX + 1]; /* one more than shown, so escape_bytes() adds "..." */
         size_t len;
 } Pending;
 
@@ -30,17 +30,17 @@ typedef struct LineSession {
         MessageSource *src;
         int fd;
 
-        char *out;                      /* bytes to write: messages plus newlines */
+        char *out; /* bytes to write: messages plus newlines */
         size_t out_start, out_end, out_size;
         bool write_failed;
 
-        char in[SEND_REPLY_MAX];        /* reply bytes not yet matched */
+        char in[SEND_REPLY_MAX]; /* reply bytes not yet matched */
         size_t in_len;
-        bool answered;                  /* a reply has been matched */
+        bool answered; /* a reply has been matched */
 
-        Pending *pending;               /* ring of SEND_WINDOW */
+        Pending *pending; /* ring of SEND_WINDOW */
         size_t head, n_pending;
-        uint64_t last_progress;         /* µs: last reply, or when the ring stopped being empty */
+        uint64_t last_progress; /* µs: last reply, or when the ring stopped being empty */
 } LineSession;
 
 static void session_done(LineSession *s) {
@@ -51,7 +51,8 @@ static void session_done(LineSession *s) {
 
 static bool session_room(const LineSession *s) {
         /* Room for the longest possible message and its newline, once compacted. */
-        return s->n_pending < SEND_WINDOW && s->out_size - (s->out_end - s->out_start) >= MESSAGE_LINE_MAX + 1;
+        return s->n_pending < SEND_WINDOW &&
+               s->out_size - (s->out_end - s->out_start) >= MESSAGE_LINE_MAX + 1;
 }
 
 /* Moves messages from the source to the output buffer while there is room. */
@@ -169,7 +170,7 @@ static bool session_busy(LineSession *s) {
         if (s->answered || error_kind_from_reply(s->in, s->in_len) != ERROR_BUSY)
                 return false;
         if (s->in_len >= a->expect_len && memcmp(s->in, a->expect, a->expect_len) == 0)
-                return false;           /* --expect 'ERR busy\n': what was asked for */
+                return false; /* --expect 'ERR busy\n': what was asked for */
 
         fprintf(stderr, "ackc: server busy: %s answered ERR busy\n", s->sender->target->name);
         if (s->n_pending > 0) {
@@ -266,7 +267,8 @@ static int session_wait(LineSession *s) {
                 if (now >= deadline) {
                         char why[64];
 
-                        (void)snprintf(why, sizeof why, " within %llums", (unsigned long long)s->args->timeout_ms);
+                        (void)snprintf(why, sizeof why, " within %llums",
+                                       (unsigned long long)s->args->timeout_ms);
                         session_fail_pending(s, why);
                         return 1;
                 }
@@ -321,6 +323,6 @@ int send_line(Sender *sender) {
                 if (r < 0)
                         return r;
                 if (r > 0)
-                        return 0;       /* over: what went wrong has been reported */
+                        return 0; /* over: what went wrong has been reported */
         }
 }

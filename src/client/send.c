@@ -33,7 +33,8 @@ static void print_reply(const ClientArgs *a, const char *data, size_t len) {
 }
 
 bool send_check_reply(const ClientArgs *a, const char *msg, size_t msg_len, const char *reply, size_t len) {
-        char m[ESCAPE_BUFFER_SIZE(SHOW_MAX)], x[ESCAPE_BUFFER_SIZE(SHOW_MAX)], e[ESCAPE_BUFFER_SIZE(SHOW_MAX)];
+        char m[ESCAPE_BUFFER_SIZE(SHOW_MAX)], x[ESCAPE_BUFFER_SIZE(SHOW_MAX)],
+                e[ESCAPE_BUFFER_SIZE(SHOW_MAX)];
 
         if (len == a->expect_len && memcmp(reply, a->expect, len) == 0) {
                 print_reply(a, reply, len);
@@ -52,7 +53,8 @@ bool send_check_reply(const ClientArgs *a, const char *msg, size_t msg_len, cons
                 fprintf(stderr, "ackc: no reply to \"%s\": connection closed by the server\n", m);
         else
                 fprintf(stderr, "ackc: reply to \"%s\": \"%s\", expected \"%s\"\n", m,
-                        send_show(x, sizeof x, reply, len), send_show(e, sizeof e, a->expect, a->expect_len));
+                        send_show(x, sizeof x, reply, len),
+                        send_show(e, sizeof e, a->expect, a->expect_len));
         return false;
 }
 
@@ -131,17 +133,21 @@ static int read_until_eof(int fd, char *buf, size_t *ret_len, uint64_t deadline)
 
 /* Judges what one oneshot exchange got: the reply (len bytes), how reading it ended (r),
  * and how writing the message ended (w). Returns true if it is the expected reply. */
-static bool oneshot_judge(const ClientArgs *a, const Message *m, const char *reply, size_t len, int r, int w) {
+static bool oneshot_judge(const ClientArgs *a, const Message *m, const char *reply, size_t len, int r,
+                          int w) {
         char shown[ESCAPE_BUFFER_SIZE(SHOW_MAX)];
 
         send_show(shown, sizeof shown, m->data, m->len);
         if (r == -ETIMEDOUT && len == 0) {
-                fprintf(stderr, "ackc: no reply to \"%s\" within %llums\n", shown, (unsigned long long)a->timeout_ms);
+                fprintf(stderr, "ackc: no reply to \"%s\" within %llums\n", shown,
+                        (unsigned long long)a->timeout_ms);
                 return false;
         }
         if (r == -ETIMEDOUT && len == a->expect_len && memcmp(reply, a->expect, len) == 0) {
-                fprintf(stderr, "ackc: reply to \"%s\" arrived, but the server did not close the connection "
-                        "within %llums\n", shown, (unsigned long long)a->timeout_ms);
+                fprintf(stderr,
+                        "ackc: reply to \"%s\" arrived, but the server did not close the connection "
+                        "within %llums\n",
+                        shown, (unsigned long long)a->timeout_ms);
                 return false;
         }
         if (r == -EMSGSIZE) {
@@ -207,7 +213,7 @@ static int send_oneshot(Sender *s) {
                 r = send_oneshot_one(s, &addr_index, &m);
                 fflush(stdout);
                 if (r < 0)
-                        return r;       /* the next messages would fail the same way */
+                        return r; /* the next messages would fail the same way */
         }
 }
 
@@ -224,7 +230,8 @@ static int send_failure(const Sender *s, int r) {
                         fprintf(stderr, "ackc: cannot read standard input: %s\n", STRERROR(r));
                 return EXIT_USAGE;
         case STEP_CONNECT:
-                fprintf(stderr, "ackc: cannot connect to %s: %s\n", s->target->name, target_connect_strerror(r));
+                fprintf(stderr, "ackc: cannot connect to %s: %s\n", s->target->name,
+                        target_connect_strerror(r));
                 return EXIT_CONNECT;
         case STEP_WAIT:
                 fprintf(stderr, "ackc: poll() failed: %s\n", STRERROR(r));

@@ -17,8 +17,8 @@
 
 #include "args.h"
 
-#define SEND_WINDOW     4096            /* line mode: messages awaiting a reply */
-#define SEND_REPLY_MAX  8192            /* longest reply kept */
+#define SEND_WINDOW    4096 /* line mode: messages awaiting a reply */
+#define SEND_REPLY_MAX 8192 /* longest reply kept */
 
 /* Returns the exit status. */
 int send_run(const ClientArgs *a);

@@ -33,7 +33,7 @@ int target_resolve(const ClientArgs *a, Target *ret, char *err, size_t err_size)
                 struct sockaddr_un *sun = (struct sockaddr_un *)&ret->addrs[0].addr;
 
                 if (sockaddr_un_set(sun, a->unix_path, &ret->addrs[0].len) < 0)
-                        return -EINVAL;     /* checked by args_parse() */
+                        return -EINVAL; /* checked by args_parse() */
                 ret->n = 1;
                 (void)snprintf(ret->name, sizeof ret->name, "unix:%s", a->unix_path);
                 return 0;

@@ -21,7 +21,7 @@
 typedef struct Target {
         Source addrs[TARGET_ADDRESSES_MAX];
         size_t n;
-        char name[ADDRESS_HOST_MAX + 32];       /* as the user wrote it: "localhost port 9999", "unix:/run/x" */
+        char name[ADDRESS_HOST_MAX + 32]; /* as the user wrote it: "localhost port 9999", "unix:/run/x" */
 } Target;
 
 /* Resolves the target of a. Returns 0, or -EADDRNOTAVAIL with a message in err. */

@@ -8,8 +8,8 @@
  */
 #include "engine-internal.h"
 
-#define IDLE_CONNECT_WINDOW 256         /* connects in progress per thread */
-#define IDLE_SEND_WAVE      32          /* messages sent between two epoll waits */
+#define IDLE_CONNECT_WINDOW 256 /* connects in progress per thread */
+#define IDLE_SEND_WAVE      32  /* messages sent between two epoll waits */
 
 #define _fallthrough_ __attribute__((fallthrough))
 
@@ -77,7 +77,7 @@ static uint64_t idle_wakeup(const Engine *e, uint64_t t) {
         if (e->idle.phase == IDLE_HOLD)
                 return min_u64(t, e->idle.hold_until);
         if (e->idle.phase == IDLE_SEND && e->idle.next < e->n_conns)
-                return e->now;          /* the next wave: only collect what is ready */
+                return e->now; /* the next wave: only collect what is ready */
         return t;
 }
 

@@ -80,7 +80,7 @@ static void line_write(Engine *e, Conn *c, uint64_t n) {
                 return;
         }
         if ((size_t)w < len)
-                c->write_blocked = true;        /* the next EPOLLOUT edge resumes */
+                c->write_blocked = true; /* the next EPOLLOUT edge resumes */
 
         started = (size_t)w > c->pending_tail ? ((size_t)w - c->pending_tail + unit - 1) / unit : 0;
         c->pending_tail = c->pending_tail + started * unit - (size_t)w;
@@ -141,10 +141,12 @@ static void line_closed(Engine *e, Conn *c) {
                 conn_release(e, c);
         else {
                 if (c->inflight == 0)
-                        engine_count_error(e, ERROR_CLOSED, "%s closed the connection before any reply", name);
+                        engine_count_error(e, ERROR_CLOSED, "%s closed the connection before any reply",
+                                           name);
                 else
-                        engine_count_error(e, ERROR_CLOSED, "%s closed the connection with %u messages unanswered",
-                                           name, c->inflight);
+                        engine_count_error(e, ERROR_CLOSED,
+                                           "%s closed the connection with %u messages unanswered", name,
+                                           c->inflight);
                 conn_fail(e, c);
         }
 }
@@ -157,7 +159,7 @@ static void line_mismatch(Engine *e, Conn *c, size_t n) {
 
         while (e->scratch[d] == sh->expect_buf[c->expect_off + d])
                 d++;
-        start = d - (c->expect_off + d) % unit;         /* may wrap below 0 */
+        start = d - (c->expect_off + d) % unit; /* may wrap below 0 */
         line_ack(e, c, (uint32_t)((c->expect_off + d) / unit));
         if (start <= d)
                 conn_fail_reply(e, c, e->scratch + start, n - start, true);

@@ -13,14 +13,14 @@
 #include <stdint.h>
 
 typedef enum AdmissionTicket {
-        ADMISSION_SERVE,        /* counted in active */
-        ADMISSION_REJECT,       /* over the limit: answer ERR busy; counted in rejecting */
-        ADMISSION_REFUSE,       /* over even the ERR busy allowance: counted nowhere, close now */
+        ADMISSION_SERVE,  /* counted in active */
+        ADMISSION_REJECT, /* over the limit: answer ERR busy; counted in rejecting */
+        ADMISSION_REFUSE, /* over even the ERR busy allowance: counted nowhere, close now */
 } AdmissionTicket;
 
 typedef struct Admission {
-        _Atomic uint64_t max_connections;       /* effective limit */
-        _Atomic uint64_t max_rejecting;         /* connections being told ERR busy at once */
+        _Atomic uint64_t max_connections; /* effective limit */
+        _Atomic uint64_t max_rejecting;   /* connections being told ERR busy at once */
         _Atomic uint64_t active;
         _Atomic uint64_t rejecting;
 } Admission;

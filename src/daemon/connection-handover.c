@@ -116,7 +116,8 @@ static int import_peer(ConnectionContext *ctx, Connection *c, const HandoverConn
         return 0;
 }
 
-int connection_import(ConnectionContext *ctx, const Listener *l, Profile *p, int fd, const HandoverConnection *rec) {
+int connection_import(ConnectionContext *ctx, const Listener *l, Profile *p, int fd,
+                      const HandoverConnection *rec) {
         Connection *c;
 
         /* Admitted before the restart: still admitted, whatever max-connections says now. */
@@ -131,7 +132,8 @@ int connection_import(ConnectionContext *ctx, const Listener *l, Profile *p, int
                 .listener = l->index,
                 .state = connection_states[rec->state],
                 .flags = (uint8_t)((rec->mode == PROTOCOL_LINE ? CONNECTION_LINE : 0) |
-                                   (rec->eof ? CONNECTION_EOF : 0) | (rec->rejected ? CONNECTION_REJECTED : 0)),
+                                   (rec->eof ? CONNECTION_EOF : 0) |
+                                   (rec->rejected ? CONNECTION_REJECTED : 0)),
                 .fd = fd,
                 .pending_acks = rec->pending_acks,
                 .out_offset = rec->out_offset,
@@ -143,7 +145,7 @@ int connection_import(ConnectionContext *ctx, const Listener *l, Profile *p, int
         };
         import_timer(ctx, c, rec->timer_remaining_ms);
         if (import_peer(ctx, c, rec) < 0) {
-                c->fd = -1;     /* the caller closes it */
+                c->fd = -1; /* the caller closes it */
                 connection_close(ctx, c);
                 return -ENOMEM;
         }

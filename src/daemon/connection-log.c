@@ -38,7 +38,7 @@ const char *connection_socket_peer(const Connection *c, char *buf, size_t size) 
 /* Logs one received message at level info, bounded per connection. data is NULL for
  * an unterminated message at EOF, whose bytes went by in earlier reads. */
 void connection_log_message(const ConnectionContext *ctx, Connection *c, const char *data, size_t len,
-                                   size_t total) {
+                            size_t total) {
         char text[ESCAPE_BUFFER_SIZE(LOG_PREVIEW_BYTES)];
         char buf[ADDRESS_STRING_MAX];
         const char *peer;
@@ -55,8 +55,9 @@ void connection_log_message(const ConnectionContext *ctx, Connection *c, const c
                 log_info("Received: %zu bytes without a newline before EOF from %s", total, peer);
         else if (len == total && len <= LOG_PREVIEW_BYTES)
                 log_info("Received: \"%s\" from %s", text, peer);
-        else    /* cut short here, or began in an earlier read */
-                log_info("Received: \"%s%s\" (%zu bytes) from %s", len < total ? "..." : "", text, total, peer);
+        else /* cut short here, or began in an earlier read */
+                log_info("Received: \"%s%s\" (%zu bytes) from %s", len < total ? "..." : "", text, total,
+                         peer);
 }
 
 void connection_on_line_message(const LineMessage *m, void *userdata) {
@@ -73,13 +74,14 @@ void connection_log_busy(ConnectionContext *ctx) {
                 return;
         if (suppressed > 0)
                 log_warning("Connection limit reached (max-connections %llu): answering ERR busy "
-                            "(%u more since the last message)", max, suppressed);
+                            "(%u more since the last message)",
+                            max, suppressed);
         else
                 log_warning("Connection limit reached (max-connections %llu): answering ERR busy", max);
 }
 
 void connection_log_accepted(const ConnectionContext *ctx, const Connection *c, const struct sockaddr *peer,
-                         socklen_t peer_len) {
+                             socklen_t peer_len) {
         char buf[ADDRESS_STRING_MAX];
         const char *name;
 

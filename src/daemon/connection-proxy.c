@@ -39,10 +39,12 @@ static void proxy_problem(ConnectionContext *ctx, Connection *c, ProxyProblem pr
 
         stat_add(problem == PROXY_UNTRUSTED ? &st->proxy_untrusted
                  : problem == PROXY_TIMEOUT ? &st->proxy_timeouts
-                                            : &st->proxy_bad_headers, 1);
+                                            : &st->proxy_bad_headers,
+                 1);
         if (!ratelimit_below(&ctx->log_limits->proxy, ctx->now * USEC_PER_MSEC, &suppressed))
                 return;
-        log_warning("PROXY protocol: %s %s (%s)%s", what[problem], connection_socket_peer(c, buf, sizeof buf), detail,
+        log_warning("PROXY protocol: %s %s (%s)%s", what[problem],
+                    connection_socket_peer(c, buf, sizeof buf), detail,
                     suppressed > 0 ? "; more since the last message" : "");
 }
 
@@ -66,10 +68,12 @@ static void log_proxied(ConnectionContext *ctx, Connection *c, const ProxyHeader
 
         if (h->has_addresses && h->source.ss_family != AF_UNIX)
                 log_info("Accepted connection from %s via %s",
-                         sockaddr_format((const struct sockaddr *)&h->source, h->source_len, client, sizeof client),
+                         sockaddr_format((const struct sockaddr *)&h->source, h->source_len, client,
+                                         sizeof client),
                          connection_socket_peer(c, via, sizeof via));
         else
-                log_info("Accepted connection from %s (PROXY header %s)", connection_socket_peer(c, via, sizeof via),
+                log_info("Accepted connection from %s (PROXY header %s)",
+                         connection_socket_peer(c, via, sizeof via),
                          h->has_addresses ? "from a unix socket" : "without addresses");
 }
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <linux/sockios.h>
-#include <linux/tcp.h>          /* TCP_NODELAY, and struct tcp_info with the byte counters */
+#include <linux/tcp.h> /* TCP_NODELAY, and struct tcp_info with the byte counters */
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
@@ -133,7 +133,8 @@ static void connection_too_long(ConnectionContext *ctx, Connection *c) {
                 char peer[ADDRESS_STRING_MAX];
 
                 log_info("Message longer than %llu bytes from %s, closing",
-                         (unsigned long long)c->profile->max_message, connection_peer(c, ctx, peer, sizeof peer));
+                         (unsigned long long)c->profile->max_message,
+                         connection_peer(c, ctx, peer, sizeof peer));
         }
         c->error_reply = ERROR_REPLY_TOO_LONG;
         connection_set_state(ctx, c, CONNECTION_REPLYING);
@@ -145,7 +146,8 @@ static void received_line(ConnectionContext *ctx, Connection *c, const char *dat
         size_t k;
 
         k = line_parser_feed(&c->parser, data, n, c->profile->max_message,
-                             log_level_enabled(LOG_INFO) ? connection_on_line_message : NULL, &log, &too_long);
+                             log_level_enabled(LOG_INFO) ? connection_on_line_message : NULL, &log,
+                             &too_long);
         if (k > 0) {
                 c->pending_acks += (uint32_t)k;
                 stat_add(&ctx->stats[c->listener].messages, k);
@@ -252,7 +254,7 @@ int connection_step(ConnectionContext *ctx, Connection *c, bool readable) {
                         if (has_output(c))
                                 return EPOLLOUT;
                         if (c->flags & CONNECTION_EOF)
-                                return STEP_DONE;       /* all input read, all answered */
+                                return STEP_DONE; /* all input read, all answered */
                         if (shutdown(c->fd, SHUT_WR) < 0)
                                 return -errno;
                         connection_set_state(ctx, c, CONNECTION_LINGER);
@@ -344,7 +346,8 @@ static void reject_now(ConnectionContext *ctx, int fd) {
 
 /* Admission, then memory. Returns the connection to fill in, or NULL when the socket
  * gets only a hurried ERR busy. */
-static Connection *connection_admit(ConnectionContext *ctx, WorkerStats *stats, AdmissionTicket *ret_ticket) {
+static Connection *connection_admit(ConnectionContext *ctx, WorkerStats *stats,
+                                    AdmissionTicket *ret_ticket) {
         AdmissionTicket ticket = admission_enter(ctx->admission);
         Connection *c;
 
@@ -439,7 +442,8 @@ static void connection_timeout(ConnectionContext *ctx, Connection *c) {
                 if (log_level_enabled(LOG_INFO)) {
                         char peer[ADDRESS_STRING_MAX];
 
-                        log_info("Closing idle connection from %s", connection_peer(c, ctx, peer, sizeof peer));
+                        log_info("Closing idle connection from %s",
+                                 connection_peer(c, ctx, peer, sizeof peer));
                 }
         }
         connection_close(ctx, c);
@@ -468,7 +472,8 @@ uint64_t connection_next_deadline(const ConnectionContext *ctx) {
         uint64_t next = timer_queue_next_deadline(&ctx->linger);
 
         for (const Profile *p = ctx->profiles.all; p; p = p->next)
-                next = MIN(next, MIN(timer_queue_next_deadline(&p->idle), timer_queue_next_deadline(&p->proxy)));
+                next = MIN(next,
+                           MIN(timer_queue_next_deadline(&p->idle), timer_queue_next_deadline(&p->proxy)));
         return next;
 }
 
@@ -490,7 +495,8 @@ void connection_forget(ConnectionContext *ctx, Connection *c) {
         timer_queue_remove(connection_timer_queue(ctx, c), &c->timer);
         if (c->peer)
                 connection_proxy_release(ctx, c);
-        admission_leave(ctx->admission, (c->flags & CONNECTION_REJECTED) ? ADMISSION_REJECT : ADMISSION_SERVE);
+        admission_leave(ctx->admission,
+                        (c->flags & CONNECTION_REJECTED) ? ADMISSION_REJECT : ADMISSION_SERVE);
         profile_list_release(&ctx->profiles, c->profile);
         connection_pool_put(&ctx->pool, c);
 }
@@ -515,7 +521,7 @@ void connection_for_each_with(ConnectionContext *ctx, connection_fn f, void *use
 }
 
 static void call_plain(ConnectionContext *ctx, Connection *c, void *userdata) {
-        void (**f)(ConnectionContext *ctx, Connection *c) = userdata;
+        void (**f)(ConnectionContext * ctx, Connection * c) = userdata;
 
         (*f)(ctx, c);
 }

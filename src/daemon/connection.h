@@ -61,32 +61,32 @@ typedef enum ErrorReply {
 } ErrorReply;
 
 enum {
-        CONNECTION_EOF = 1 << 0,          /* the peer finished sending */
-        CONNECTION_OUT_BLOCKED = 1 << 1,  /* the last write was short: wait for EPOLLOUT */
-        CONNECTION_REJECTED = 1 << 2,     /* being told ERR busy: not counted in max-connections */
-        CONNECTION_LINE = 1 << 3,         /* line mode (else oneshot) */
+        CONNECTION_EOF = 1 << 0,         /* the peer finished sending */
+        CONNECTION_OUT_BLOCKED = 1 << 1, /* the last write was short: wait for EPOLLOUT */
+        CONNECTION_REJECTED = 1 << 2,    /* being told ERR busy: not counted in max-connections */
+        CONNECTION_LINE = 1 << 3,        /* line mode (else oneshot) */
 };
 
 typedef struct Connection {
-        uint8_t kind;                   /* SOURCE_CONNECTION; epoll data points here */
-        uint8_t listener;               /* Listener.index: which counters, which mode */
-        uint8_t state;                  /* ConnectionState */
+        uint8_t kind;     /* SOURCE_CONNECTION; epoll data points here */
+        uint8_t listener; /* Listener.index: which counters, which mode */
+        uint8_t state;    /* ConnectionState */
         uint8_t flags;
         int fd;
-        uint32_t pending_acks;          /* acknowledgements owed, in order */
+        uint32_t pending_acks; /* acknowledgements owed, in order */
         union {
                 uint32_t out_offset;    /* bytes of the first owed reply already written */
                 uint32_t linger_unsent; /* LINGER, all written: bytes in flight at the last look */
         };
         LineParser parser;
-        uint32_t peer;                  /* +proxy: its record in the context's peer table (0: none) */
-        uint8_t error_reply;            /* ErrorReply, sent after the owed acks */
-        uint8_t interest;               /* epoll events registered (0: not in the epoll set) */
-        uint8_t n_logged;               /* messages logged so far */
-        uint8_t n_extended;             /* linger periods added while the reply was still leaving */
-        uint32_t bytes_written;         /* modulo 2^32: compared with what the peer's TCP acknowledged */
+        uint32_t peer;          /* +proxy: its record in the context's peer table (0: none) */
+        uint8_t error_reply;    /* ErrorReply, sent after the owed acks */
+        uint8_t interest;       /* epoll events registered (0: not in the epoll set) */
+        uint8_t n_logged;       /* messages logged so far */
+        uint8_t n_extended;     /* linger periods added while the reply was still leaving */
+        uint32_t bytes_written; /* modulo 2^32: compared with what the peer's TCP acknowledged */
         Profile *profile;
-        TimerEntry timer;               /* in profile->idle or ->proxy, or the context's linger queue */
+        TimerEntry timer; /* in profile->idle or ->proxy, or the context's linger queue */
 } Connection;
 
 /* The memory figure in ackd(8) and BENCHMARKS.md depends on it. */
@@ -96,30 +96,30 @@ typedef struct ConnectionSlab ConnectionSlab;
 
 /* Warnings every connection could cause, logged once per interval across all workers. */
 typedef struct ConnectionLogLimits {
-        RateLimit busy;                 /* over max-connections */
-        RateLimit proxy;                /* bad, late or untrusted PROXY headers */
+        RateLimit busy;  /* over max-connections */
+        RateLimit proxy; /* bad, late or untrusted PROXY headers */
 } ConnectionLogLimits;
 
 /* Connections come from slabs that are never returned while the owner runs: no malloc
  * per connection, and the total is bounded by max-connections. */
 typedef struct ConnectionPool {
-        Connection *free_list;          /* linked through timer.next, unused while free */
+        Connection *free_list; /* linked through timer.next, unused while free */
         ConnectionSlab *slabs;
         size_t n_used;
 } ConnectionPool;
 
 typedef struct ConnectionContext {
-        int epoll_fd;                   /* the owner's epoll set, level-triggered */
-        uint64_t now;                   /* CLOCK_MONOTONIC_COARSE ms, set by the owner once per wakeup */
-        char *scratch;                  /* every read lands here */
+        int epoll_fd;  /* the owner's epoll set, level-triggered */
+        uint64_t now;  /* CLOCK_MONOTONIC_COARSE ms, set by the owner once per wakeup */
+        char *scratch; /* every read lands here */
         size_t scratch_size;
         TimerQueue linger;
-        ProfileList profiles;           /* .current for new connections */
+        ProfileList profiles; /* .current for new connections */
         ConnectionPool pool;
-        WorkerStats *stats;             /* per listener; written by the owner's thread only */
+        WorkerStats *stats; /* per listener; written by the owner's thread only */
         size_t n_stats;
-        PeerTable peers;                /* what +proxy connections keep beyond their 64 bytes */
-        Admission *admission;           /* shared by every context */
+        PeerTable peers;                 /* what +proxy connections keep beyond their 64 bytes */
+        Admission *admission;            /* shared by every context */
         ConnectionLogLimits *log_limits; /* shared: repeated warnings once per interval */
 } ConnectionContext;
 
@@ -174,7 +174,8 @@ int connection_export(ConnectionContext *ctx, Connection *c, HandoverConnection 
 
 /* Takes over fd as rec describes, with listener l and profile p (which it references).
  * Returns 0, or a negative errno and fd is the caller's to close. */
-int connection_import(ConnectionContext *ctx, const Listener *l, Profile *p, int fd, const HandoverConnection *rec);
+int connection_import(ConnectionContext *ctx, const Listener *l, Profile *p, int fd,
+                      const HandoverConnection *rec);
 
 /* Calls f for every open connection; f may close the one it is given. */
 void connection_for_each(ConnectionContext *ctx, void (*f)(ConnectionContext *ctx, Connection *c));

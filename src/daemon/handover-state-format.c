@@ -135,16 +135,19 @@ int handover_state_format(const HandoverState *s, char **ret, size_t *ret_len) {
         for (size_t i = 0; i < s->n_listeners; i++) {
                 buf_puts(&b, "listener ");
                 buf_put_uint(&b, i);
-                format_fields(&b, handover_listener_fields, ELEMENTSOF(handover_listener_fields), &s->listeners[i]);
+                format_fields(&b, handover_listener_fields, ELEMENTSOF(handover_listener_fields),
+                              &s->listeners[i]);
         }
         for (size_t i = 0; i < s->n_profiles; i++) {
                 buf_puts(&b, "profile ");
                 buf_put_uint(&b, i);
-                format_fields(&b, handover_profile_fields, ELEMENTSOF(handover_profile_fields), &s->profiles[i]);
+                format_fields(&b, handover_profile_fields, ELEMENTSOF(handover_profile_fields),
+                              &s->profiles[i]);
         }
         for (size_t i = 0; i < s->n_connections; i++) {
                 buf_puts(&b, "connection");
-                format_fields(&b, handover_connection_fields, ELEMENTSOF(handover_connection_fields), &s->connections[i]);
+                format_fields(&b, handover_connection_fields, ELEMENTSOF(handover_connection_fields),
+                              &s->connections[i]);
         }
         buf_puts(&b, "end");
         format_fields(&b, handover_end_fields, ELEMENTSOF(handover_end_fields),

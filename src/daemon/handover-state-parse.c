@@ -159,7 +159,10 @@ static int parse_enum_field(Parser *p, const Field *f, const char *value, void *
         /* "a", "a or b", "a, b or c", ... */
         for (size_t i = 0; i < f->n_names && n < sizeof names; i++)
                 n += (size_t)snprintf(names + n, sizeof names - n, "%s%s",
-                                      i == 0 ? "" : i + 1 == f->n_names ? " or " : ", ", f->names[i]);
+                                      i == 0                ? ""
+                                      : i + 1 == f->n_names ? " or "
+                                                            : ", ",
+                                      f->names[i]);
         return parser_fail(p, "%s=%.32s: expected %s", f->key, value, names);
 }
 

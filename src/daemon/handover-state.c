@@ -61,7 +61,8 @@ const Field handover_connection_fields[] = {
         UINT_FIELD(HandoverConnection, timer_remaining_ms, "timer-ms", 0, HANDOVER_IDLE_TIMEOUT_MAX_MS),
         { .key = "client", .type = FIELD_CLIENT },
 };
-_Static_assert(1 + ELEMENTSOF(handover_connection_fields) <= TOKENS_MAX, "room for every field of a connection");
+_Static_assert(1 + ELEMENTSOF(handover_connection_fields) <= TOKENS_MAX,
+               "room for every field of a connection");
 
 const Field handover_end_fields[] = {
         UINT_FIELD(EndCounts, listeners, "listeners", 0, HANDOVER_LISTENERS_MAX),
@@ -336,7 +337,8 @@ _printf_(3, 4) static int check_fail(char *err, size_t err_size, const char *for
 static int check_connections(const HandoverState *s, char *err, size_t err_size) {
         for (size_t i = 0; i < s->n_connections; i++) {
                 const HandoverConnection *c = &s->connections[i];
-                const char *key = fields_invalid(handover_connection_fields, ELEMENTSOF(handover_connection_fields), c);
+                const char *key = fields_invalid(handover_connection_fields,
+                                                 ELEMENTSOF(handover_connection_fields), c);
                 const char *reason = key ? "out of range" : handover_connection_invalid(s, c);
 
                 if (!reason && c->has_client && c->client_len > sizeof c->client) {
@@ -372,7 +374,8 @@ int handover_state_check(const HandoverState *s, char *err, size_t err_size) {
         }
         for (size_t i = 0; i < s->n_profiles; i++) {
                 const HandoverProfile *prof = &s->profiles[i];
-                const char *key = fields_invalid(handover_profile_fields, ELEMENTSOF(handover_profile_fields), prof);
+                const char *key =
+                        fields_invalid(handover_profile_fields, ELEMENTSOF(handover_profile_fields), prof);
                 const char *reason;
 
                 if (key)

@@ -45,72 +45,72 @@
 #define HANDOVER_CONNECTIONS_MAX 1000000
 /* A profile per settings generation that connections still use. Beyond this many, the
  * daemon hands over the connections of the newest ones and drains the rest. */
-#define HANDOVER_PROFILES_MAX    256
+#define HANDOVER_PROFILES_MAX 256
 /* The configured addresses (SETTINGS_LISTEN_MAX, 64), a host name giving several each,
  * and whatever socket units pass. */
-#define HANDOVER_LISTENERS_MAX   256
+#define HANDOVER_LISTENERS_MAX 256
 
 /* Longer than any line handover_state_format() writes (a listener line, with a name
  * of 286 bytes that are all escaped, is the longest: 1,183 bytes). */
-#define HANDOVER_LINE_MAX        2048
+#define HANDOVER_LINE_MAX 2048
 
 /* Room for any reason handover_state_parse() or handover_state_check() gives. */
-#define HANDOVER_ERROR_MAX       256
+#define HANDOVER_ERROR_MAX 256
 
 /* HandoverConnection.state: what the next ackd does with the connection. */
 typedef enum HandoverConnectionState {
-        HANDOVER_READING,       /* serving: read messages, acknowledge them */
-        HANDOVER_REPLYING,      /* write what is owed, then shut down (or close, after EOF) */
-        HANDOVER_LINGER,        /* answered and shut down: discard input until EOF */
-        HANDOVER_HEADER,        /* +proxy listener: its PROXY header has not begun to arrive */
+        HANDOVER_READING,  /* serving: read messages, acknowledge them */
+        HANDOVER_REPLYING, /* write what is owed, then shut down (or close, after EOF) */
+        HANDOVER_LINGER,   /* answered and shut down: discard input until EOF */
+        HANDOVER_HEADER,   /* +proxy listener: its PROXY header has not begun to arrive */
         _HANDOVER_STATE_MAX,
 } HandoverConnectionState;
 
 /* HandoverConnection.error_reply: the error line owed after the acks. */
 typedef enum HandoverErrorReply {
         HANDOVER_ERROR_NONE,
-        HANDOVER_ERROR_BUSY,            /* REPLY_ERR_BUSY: a connection over max-connections */
-        HANDOVER_ERROR_TOO_LONG,        /* REPLY_ERR_TOO_LONG */
+        HANDOVER_ERROR_BUSY,     /* REPLY_ERR_BUSY: a connection over max-connections */
+        HANDOVER_ERROR_TOO_LONG, /* REPLY_ERR_TOO_LONG */
         _HANDOVER_ERROR_MAX,
 } HandoverErrorReply;
 
 typedef struct HandoverListener {
-        char name[ADDRESS_STRING_MAX];  /* Listener.name, "[::]:9998"; 1 or more bytes, no NUL */
-        uint8_t mode;                   /* ProtocolMode */
-        bool proxy;                     /* connections start with a PROXY header */
+        char name[ADDRESS_STRING_MAX]; /* Listener.name, "[::]:9998"; 1 or more bytes, no NUL */
+        uint8_t mode;                  /* ProtocolMode */
+        bool proxy;                    /* connections start with a PROXY header */
 } HandoverListener;
 
 typedef struct HandoverProfile {
-        char ack[ACK_TEXT_MAX + 1];     /* 1 to ACK_TEXT_MAX bytes, no control byte (as --ack) */
+        char ack[ACK_TEXT_MAX + 1]; /* 1 to ACK_TEXT_MAX bytes, no control byte (as --ack) */
         size_t ack_len;
-        uint64_t max_message;           /* 1..ACK_MESSAGE_MAX */
-        uint64_t idle_timeout_ms;       /* 1..HANDOVER_IDLE_TIMEOUT_MAX_MS */
+        uint64_t max_message;     /* 1..ACK_MESSAGE_MAX */
+        uint64_t idle_timeout_ms; /* 1..HANDOVER_IDLE_TIMEOUT_MAX_MS */
 } HandoverProfile;
 
 /* As --idle-timeout allows. */
 #define HANDOVER_IDLE_TIMEOUT_MAX_MS (UINT64_C(24) * 3600 * 1000)
 /* The longest a lingering connection's timer runs (LINGER_TIMEOUT_MS in connection.h),
  * and a PROXY header's (--proxy-timeout). */
-#define HANDOVER_LINGER_MAX_MS       UINT64_C(2000)
-#define HANDOVER_HEADER_MAX_MS       (UINT64_C(3600) * 1000)
+#define HANDOVER_LINGER_MAX_MS UINT64_C(2000)
+#define HANDOVER_HEADER_MAX_MS (UINT64_C(3600) * 1000)
 
 typedef struct HandoverConnection {
-        uint64_t inode;                 /* st_ino of the socket, never 0 */
-        uint32_t listener;              /* index into HandoverState.listeners */
-        uint32_t profile;               /* index into HandoverState.profiles */
-        uint8_t mode;                   /* ProtocolMode, the listener's */
-        uint8_t state;                  /* HandoverConnectionState */
-        uint32_t pending_acks;          /* acks owed, in order */
-        uint32_t out_offset;            /* bytes already written of the first reply owed */
-        uint32_t parser_partial;        /* LineParser: bytes of the unterminated message */
-        bool parser_cr;                 /* ... of which the last is a CR */
-        uint8_t error_reply;            /* HandoverErrorReply, owed after the acks */
-        bool eof;                       /* the peer had finished sending */
-        bool rejected;                  /* told ERR busy: counted apart from max-connections */
-        uint8_t n_logged;               /* messages logged so far */
-        uint32_t bytes_written;         /* modulo 2^32 */
-        uint64_t timer_remaining_ms;    /* of its timer: the idle timeout, linger or PROXY timeout */
-        bool has_client;                /* a PROXY header named the client: */
+        uint64_t inode;              /* st_ino of the socket, never 0 */
+        uint32_t listener;           /* index into HandoverState.listeners */
+        uint32_t profile;            /* index into HandoverState.profiles */
+        uint8_t mode;                /* ProtocolMode, the listener's */
+        uint8_t state;               /* HandoverConnectionState */
+        uint32_t pending_acks;       /* acks owed, in order */
+        uint32_t out_offset;         /* bytes already written of the first reply owed */
+        uint32_t parser_partial;     /* LineParser: bytes of the unterminated message */
+        bool parser_cr;              /* ... of which the last is a CR */
+        uint8_t error_reply;         /* HandoverErrorReply, owed after the acks */
+        bool eof;                    /* the peer had finished sending */
+        bool rejected;               /* told ERR busy: counted apart from max-connections */
+        uint8_t n_logged;            /* messages logged so far */
+        uint32_t bytes_written;      /* modulo 2^32 */
+        uint64_t timer_remaining_ms; /* of its timer: the idle timeout, linger or PROXY timeout */
+        bool has_client;             /* a PROXY header named the client: */
         socklen_t client_len;
         struct sockaddr_storage client; /* ... kept as sockaddr_format() shows it (see below) */
 } HandoverConnection;

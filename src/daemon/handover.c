@@ -116,14 +116,15 @@ static int state_build(Server *s, HandoverState *st, int **ret_fds, size_t *ret_
 
                         r = handover_state_add_connection(st, &rec);
                         if (r >= 0)
-                                r = state_profile(st, &generations, x, x->generations[j], &x->records[j].profile);
+                                r = state_profile(st, &generations, x, x->generations[j],
+                                                  &x->records[j].profile);
                         if (r < 0) {
                                 free(fds);
                                 return r;
                         }
                         *rec = x->records[j];
                         fds[k] = x->fds[j];
-                        x->fds[j] = -1;         /* ours now */
+                        x->fds[j] = -1; /* ours now */
                 }
         }
         handover_state_sort(st);
@@ -191,7 +192,9 @@ static int carrier_fill(const int *fds, size_t n, size_t *ret_sent) {
                 } control = { 0 };
                 char byte = 'c';
                 struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
-                struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &control,
+                struct msghdr mh = { .msg_iov = &iov,
+                                     .msg_iovlen = 1,
+                                     .msg_control = &control,
                                      .msg_controllen = CMSG_SPACE(sizeof(int) * batch) };
                 struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
 
@@ -226,7 +229,9 @@ static size_t carrier_empty(int carrier, int **fds, size_t *n) {
                 } control;
                 char byte;
                 struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
-                struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &control,
+                struct msghdr mh = { .msg_iov = &iov,
+                                     .msg_iovlen = 1,
+                                     .msg_control = &control,
                                      .msg_controllen = sizeof control };
                 ssize_t k = recvmsg(carrier, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 
@@ -332,7 +337,8 @@ static int state_read(int fd, HandoverState *st) {
         int r;
 
         if (fstat(fd, &sb) < 0)
-                return log_error_errno(errno, "Restart: cannot read the handover state: %s", STRERROR(errno));
+                return log_error_errno(errno, "Restart: cannot read the handover state: %s",
+                                       STRERROR(errno));
         if (sb.st_size <= 0 || (uint64_t)sb.st_size > STATE_SIZE_MAX)
                 return log_error_errno(EBADMSG, "Restart: the handover state has a size of %lld bytes",
                                        (long long)sb.st_size);
@@ -375,8 +381,9 @@ static bool take_one(Server *s, int fd, unsigned *next_worker) {
         flags = fcntl(fd, F_GETFL);
         if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
                 return false;
-        if (worker_add_import(s->workers[*next_worker], &s->handover,
-                              &(WorkerImport){ .fd = fd, .record = rec, .listener = l, .profile = rec->profile }) < 0)
+        if (worker_add_import(
+                    s->workers[*next_worker], &s->handover,
+                    &(WorkerImport){ .fd = fd, .record = rec, .listener = l, .profile = rec->profile }) < 0)
                 return false;
         *next_worker = (*next_worker + 1) % s->n_workers;
         return true;
@@ -406,8 +413,7 @@ void handover_take(Server *s) {
         unsigned next = 0;
         bool have_state;
 
-        if (ls->handover_state_fd < 0 && ls->n_handover_carriers == 0 &&
-            ls->n_handover_sockets == 0)
+        if (ls->handover_state_fd < 0 && ls->n_handover_carriers == 0 && ls->n_handover_sockets == 0)
                 return;
         fds = take_sockets(ls, &n, &lost);
         have_state = ls->handover_state_fd >= 0 && state_read(ls->handover_state_fd, &s->handover) >= 0;
@@ -424,10 +430,10 @@ void handover_take(Server *s) {
         notify_fdstore_remove(HANDOVER_FDNAME_STATE);
         missing = have_state && s->handover.n_connections > taken ? s->handover.n_connections - taken : 0;
         if (taken < n || missing > 0 || lost > 0)
-                log_warning("Restart: resuming %zu connections of the previous ackd; %zu sockets could not be "
-                            "matched to its state and were closed, %zu records had no socket left%s",
-                            taken, n - taken, missing,
-                            lost > 0 ? " (some lost: out of file descriptors)" : "");
+                log_warning(
+                        "Restart: resuming %zu connections of the previous ackd; %zu sockets could not be "
+                        "matched to its state and were closed, %zu records had no socket left%s",
+                        taken, n - taken, missing, lost > 0 ? " (some lost: out of file descriptors)" : "");
         else
                 log_notice("Restart: resuming %zu connections of the previous ackd", taken);
         /* Counted on the first listener: a socket without its record has no listener. */

@@ -22,7 +22,7 @@
 #include "server-internal.h"
 
 /* LISTEN_FDNAMES of what one ackd leaves for the next. */
-#define HANDOVER_FDNAME_STATE      "ackd-handover"
+#define HANDOVER_FDNAME_STATE       "ackd-handover"
 #define HANDOVER_FDNAME_CONNECTIONS "ackd-connections"
 /* A socket stored on its own, as ackd stored them before carriers: still taken, so that
  * the first restart onto this version keeps the connections too. */

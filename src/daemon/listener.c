@@ -53,7 +53,8 @@ static void listener_describe(Listener *l) {
                 return;
         }
         /* A link-local listener is named by its interface, as the user wrote it. */
-        if (ss.ss_family == AF_INET6 && in6->sin6_scope_id != 0 && !if_indextoname(in6->sin6_scope_id, scope))
+        if (ss.ss_family == AF_INET6 && in6->sin6_scope_id != 0 &&
+            !if_indextoname(in6->sin6_scope_id, scope))
                 scope[0] = '\0';
         (void)sockaddr_format_local((struct sockaddr *)&ss, len, scope, l->name, sizeof l->name);
         l->family = ss.ss_family;
@@ -128,9 +129,11 @@ static int bind_one(ListenerSet *set, const ListenAddress *a, const struct socka
 }
 
 static int bind_any(ListenerSet *set, const ListenAddress *a) {
-        struct sockaddr_in6 in6 = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_ANY_INIT,
+        struct sockaddr_in6 in6 = { .sin6_family = AF_INET6,
+                                    .sin6_addr = IN6ADDR_ANY_INIT,
                                     .sin6_port = htons(a->port) };
-        struct sockaddr_in in = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_ANY),
+        struct sockaddr_in in = { .sin_family = AF_INET,
+                                  .sin_addr.s_addr = htonl(INADDR_ANY),
                                   .sin_port = htons(a->port) };
         int r;
 
@@ -207,7 +210,8 @@ static int bind_inet(ListenerSet *set, const ListenAddress *a) {
         for (struct addrinfo *ai = res; ai; ai = ai->ai_next)
                 if (++count + set->n_items > LISTENERS_MAX) {
                         freeaddrinfo(res);
-                        return log_error_errno(E2BIG, "Failed to listen on '%s': more than %d listening sockets",
+                        return log_error_errno(E2BIG,
+                                               "Failed to listen on '%s': more than %d listening sockets",
                                                a->host, LISTENERS_MAX);
                 }
         for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
@@ -242,8 +246,8 @@ static int unix_path_prepare(const char *path) {
         if (fd < 0)
                 return -errno;
         if (connect(fd, (struct sockaddr *)&sun, len) == 0)
-                return log_error_errno(EADDRINUSE, "Failed to listen on unix:%s: another process is serving it",
-                                       path);
+                return log_error_errno(EADDRINUSE,
+                                       "Failed to listen on unix:%s: another process is serving it", path);
         if (errno != ECONNREFUSED)
                 return log_error_errno(errno, "Failed to check unix:%s: %s", path, STRERROR(errno));
         if (unlink(path) < 0 && errno != ENOENT)
@@ -335,7 +339,8 @@ static int listener_inherit(ListenerSet *set, int fd, const char *name, int n) {
         int r, flags;
 
         if (set->n_items >= LISTENERS_MAX)
-                return log_error_errno(E2BIG, "systemd passed more than %d listening sockets", LISTENERS_MAX);
+                return log_error_errno(E2BIG, "systemd passed more than %d listening sockets",
+                                       LISTENERS_MAX);
 
         r = sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1);
         if (r < 0)
@@ -353,8 +358,8 @@ static int listener_inherit(ListenerSet *set, int fd, const char *name, int n) {
 
         listener_describe(&l);
         if (l.family != AF_INET && l.family != AF_INET6 && l.family != AF_UNIX)
-                return log_error_errno(EAFNOSUPPORT, "Passed fd %d (%s) is neither a TCP nor an AF_UNIX socket",
-                                       fd, name);
+                return log_error_errno(EAFNOSUPPORT,
+                                       "Passed fd %d (%s) is neither a TCP nor an AF_UNIX socket", fd, name);
 
         /* The name selects the protocol; systemd's default (the unit name) means oneshot. */
         if (listen_mode_parse(name, strlen(name), &l.mode, &l.proxy) < 0) {
@@ -366,7 +371,8 @@ static int listener_inherit(ListenerSet *set, int fd, const char *name, int n) {
                 l.proxy = false;
         }
         if (l.connected && l.mode == PROTOCOL_METRICS)
-                return log_error_errno(EINVAL, "Passed fd %d (%s): Accept=yes serves oneshot or line, not metrics",
+                return log_error_errno(EINVAL,
+                                       "Passed fd %d (%s): Accept=yes serves oneshot or line, not metrics",
                                        fd, name);
 
         /* The listener is polled by several workers: accept() must never block. */
@@ -450,14 +456,16 @@ int listener_remove_socket_file(const char *path, dev_t dev, ino_t ino) {
         if (lstat(path, &st) < 0) {
                 if (errno == ENOENT)
                         return 0;
-                return log_warning_errno(errno, "Failed to remove socket file %s: %s", path, STRERROR(errno));
+                return log_warning_errno(errno, "Failed to remove socket file %s: %s", path,
+                                         STRERROR(errno));
         }
         if (st.st_dev != dev || st.st_ino != ino) {
                 log_notice("Leaving %s alone: it is no longer the socket file ackd created", path);
                 return -ESTALE;
         }
         if (unlink(path) < 0 && errno != ENOENT)
-                return log_warning_errno(errno, "Failed to remove socket file %s: %s", path, STRERROR(errno));
+                return log_warning_errno(errno, "Failed to remove socket file %s: %s", path,
+                                         STRERROR(errno));
         return 0;
 }
 

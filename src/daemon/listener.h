@@ -24,16 +24,16 @@
 
 typedef struct Listener {
         int fd;
-        uint8_t index;                  /* in its ListenerSet */
+        uint8_t index; /* in its ListenerSet */
         ProtocolMode mode;
-        bool proxy;                     /* +proxy: each connection starts with a PROXY protocol header */
+        bool proxy; /* +proxy: each connection starts with a PROXY protocol header */
         int family;
-        bool activated;                 /* passed in by systemd */
-        bool defer_accept;              /* TCP_DEFER_ACCEPT: accept() returns with data waiting */
-        bool connected;                 /* not a listener: the connection of an Accept=yes instance */
-        char name[ADDRESS_STRING_MAX];  /* the bound address, e.g. "[::]:9999" */
-        char *unlink_path;              /* a socket file we created and remove on exit */
-        dev_t unlink_dev;               /* ... which is the file with this identity */
+        bool activated;                /* passed in by systemd */
+        bool defer_accept;             /* TCP_DEFER_ACCEPT: accept() returns with data waiting */
+        bool connected;                /* not a listener: the connection of an Accept=yes instance */
+        char name[ADDRESS_STRING_MAX]; /* the bound address, e.g. "[::]:9999" */
+        char *unlink_path;             /* a socket file we created and remove on exit */
+        dev_t unlink_dev;              /* ... which is the file with this identity */
         ino_t unlink_ino;
 } Listener;
 
@@ -41,13 +41,13 @@ typedef struct ListenerSet {
         Listener *items;
         size_t n_items;
         bool activated;
-        bool inetd;                     /* one connected socket (Accept=yes): serve it, then exit */
+        bool inetd; /* one connected socket (Accept=yes): serve it, then exit */
         /* Restart handover: what the previous ackd left in systemd's fd store (handover.h),
          * passed among the listeners, told apart by their names. */
-        int handover_state_fd;          /* -1: none */
-        int *handover_carriers;         /* sockets holding the connections' sockets */
+        int handover_state_fd;  /* -1: none */
+        int *handover_carriers; /* sockets holding the connections' sockets */
         size_t n_handover_carriers;
-        int *handover_sockets;          /* connections' sockets stored on their own */
+        int *handover_sockets; /* connections' sockets stored on their own */
         size_t n_handover_sockets;
 } ListenerSet;
 
@@ -71,4 +71,3 @@ void listener_set_close(ListenerSet *set);
  * instance may have replaced it since); logs what it cannot do. 0 when it is gone,
  * -ESTALE when it was left alone, or the error of unlink(). */
 int listener_remove_socket_file(const char *path, dev_t dev, ino_t ino);
-

@@ -17,19 +17,19 @@
 #define MAX_EVENTS 64
 
 typedef struct HttpConnection {
-        uint8_t kind;                   /* SOURCE_CONNECTION while open; epoll data points here */
-        bool close_after;               /* the response being written is the last */
+        uint8_t kind;     /* SOURCE_CONNECTION while open; epoll data points here */
+        bool close_after; /* the response being written is the last */
         int fd;
-        TimerEntry timer;               /* in the request or the idle queue */
+        TimerEntry timer; /* in the request or the idle queue */
         TimerQueue *queue;
-        char *in;                       /* what the client sent and is not answered yet */
+        char *in; /* what the client sent and is not answered yet */
         size_t in_len;
-        char *out;                      /* the response, and how much of it is written */
+        char *out; /* the response, and how much of it is written */
         size_t out_len, out_off;
 } HttpConnection;
 
 typedef struct MetricsListener {
-        uint8_t kind;                   /* SOURCE_LISTENER */
+        uint8_t kind; /* SOURCE_LISTENER */
         const Listener *listener;
 } MetricsListener;
 
@@ -37,8 +37,8 @@ struct MetricsServer {
         const MetricsSource *src;
         pthread_t thread;
         int epoll_fd;
-        int stop_fd;                    /* eventfd: stop now */
-        uint8_t stop_kind;              /* SOURCE_CONTROL */
+        int stop_fd;       /* eventfd: stop now */
+        uint8_t stop_kind; /* SOURCE_CONTROL */
         MetricsListener listeners[LISTENERS_MAX];
         size_t n_listeners;
         HttpConnection conns[METRICS_CONNECTIONS_MAX];
@@ -68,15 +68,24 @@ static void http_wait(MetricsServer *m, HttpConnection *h, TimerQueue *q) {
 
 static const char *status_text(int status) {
         switch (status) {
-        case 200: return "OK";
-        case 400: return "Bad Request";
-        case 404: return "Not Found";
-        case 405: return "Method Not Allowed";
-        case 413: return "Content Too Large";
-        case 431: return "Request Header Fields Too Large";
-        case 503: return "Service Unavailable";
-        case 505: return "HTTP Version Not Supported";
-        default: return "Error";
+        case 200:
+                return "OK";
+        case 400:
+                return "Bad Request";
+        case 404:
+                return "Not Found";
+        case 405:
+                return "Method Not Allowed";
+        case 413:
+                return "Content Too Large";
+        case 431:
+                return "Request Header Fields Too Large";
+        case 503:
+                return "Service Unavailable";
+        case 505:
+                return "HTTP Version Not Supported";
+        default:
+                return "Error";
         }
 }
 
@@ -88,8 +97,8 @@ static int http_respond(HttpConnection *h, int status, const char *type, const c
 
         n = snprintf(head, sizeof head,
                      "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%sConnection: %s\r\n\r\n",
-                     status, status_text(status), type, body_len, status == 405 ? "Allow: GET, HEAD\r\n" : "",
-                     keep_alive ? "keep-alive" : "close");
+                     status, status_text(status), type, body_len,
+                     status == 405 ? "Allow: GET, HEAD\r\n" : "", keep_alive ? "keep-alive" : "close");
         if (n < 0 || (size_t)n >= sizeof head)
                 return -EIO;
         if (head_only)
@@ -105,8 +114,10 @@ static int http_respond(HttpConnection *h, int status, const char *type, const c
         return 0;
 }
 
-static int http_respond_text(HttpConnection *h, int status, const char *text, bool head_only, bool keep_alive) {
-        return http_respond(h, status, "text/plain; charset=utf-8", text, strlen(text), head_only, keep_alive);
+static int http_respond_text(HttpConnection *h, int status, const char *text, bool head_only,
+                             bool keep_alive) {
+        return http_respond(h, status, "text/plain; charset=utf-8", text, strlen(text), head_only,
+                            keep_alive);
 }
 
 static bool path_is(const HttpRequest *r, const char *path) {
@@ -120,7 +131,8 @@ static int http_answer(MetricsServer *m, HttpConnection *h, const HttpRequest *r
 
         if (path_is(r, "/metrics") || path_is(r, "/healthz")) {
                 if (r->method == HTTP_METHOD_OTHER)
-                        return http_respond_text(h, 405, "method not allowed: use GET or HEAD\n", false, keep);
+                        return http_respond_text(h, 405, "method not allowed: use GET or HEAD\n", false,
+                                                 keep);
                 if (path_is(r, "/healthz")) {
                         problem = metrics_health_problem(m->src);
                         if (problem) {
@@ -133,7 +145,8 @@ static int http_answer(MetricsServer *m, HttpConnection *h, const HttpRequest *r
                 }
                 if (metrics_render(&m->page, m->src) < 0)
                         return http_respond_text(h, 503, "cannot make the page now\n", head, false);
-                return http_respond(h, 200, METRICS_TEXT_CONTENT_TYPE, m->page.data, m->page.len, head, keep);
+                return http_respond(h, 200, METRICS_TEXT_CONTENT_TYPE, m->page.data, m->page.len, head,
+                                    keep);
         }
         return http_respond_text(h, 404, "not found: try /metrics or /healthz\n", head, keep);
 }
@@ -147,7 +160,8 @@ static int http_refuse(HttpConnection *h, int r, const HttpRequest *req) {
                 return http_respond_text(h, 505, "HTTP/1.0 or HTTP/1.1 only\n", false, false);
         case -EMSGSIZE:
                 if (req->method == HTTP_METHOD_OTHER)
-                        return http_respond_text(h, 405, "method not allowed: use GET or HEAD\n", false, false);
+                        return http_respond_text(h, 405, "method not allowed: use GET or HEAD\n", false,
+                                                 false);
                 return http_respond_text(h, 413, "requests take no content here\n", false, false);
         default:
                 return http_respond_text(h, 400, "bad request\n", false, false);
@@ -157,7 +171,8 @@ static int http_refuse(HttpConnection *h, int r, const HttpRequest *req) {
 /* Writes what is queued. Returns 1 when all is written, 0 when the socket is full, < 0 on error. */
 static int http_flush(HttpConnection *h) {
         while (h->out_off < h->out_len) {
-                ssize_t k = send(h->fd, h->out + h->out_off, h->out_len - h->out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+                ssize_t k = send(h->fd, h->out + h->out_off, h->out_len - h->out_off,
+                                 MSG_NOSIGNAL | MSG_DONTWAIT);
 
                 if (k < 0) {
                         if (errno == EINTR)
@@ -222,12 +237,12 @@ static bool http_read(HttpConnection *h) {
                         return false;
         }
         if (h->in_len == HTTP_REQUEST_HEAD_MAX)
-                return true;    /* full: the parser decides (-E2BIG) */
+                return true; /* full: the parser decides (-E2BIG) */
         n = recv(h->fd, h->in + h->in_len, HTTP_REQUEST_HEAD_MAX - h->in_len, 0);
         if (n < 0)
                 return errno == EAGAIN || errno == EINTR;
         if (n == 0)
-                return false;   /* the client is done: nothing more to answer */
+                return false; /* the client is done: nothing more to answer */
         h->in_len += (size_t)n;
         return true;
 }
@@ -245,7 +260,8 @@ static void http_event(MetricsServer *m, HttpConnection *h, uint32_t events) {
                 http_close(m, h);
                 return;
         }
-        if (epoll_ctl(m->epoll_fd, EPOLL_CTL_MOD, h->fd, &(struct epoll_event){ .events = want, .data.ptr = h }) < 0)
+        if (epoll_ctl(m->epoll_fd, EPOLL_CTL_MOD, h->fd,
+                      &(struct epoll_event){ .events = want, .data.ptr = h }) < 0)
                 http_close(m, h);
 }
 
@@ -273,7 +289,7 @@ static void http_accept(MetricsServer *m, const Listener *l) {
                 HttpConnection *h;
 
                 if (fd < 0)
-                        return;         /* EAGAIN, or out of fds: the backlog waits */
+                        return; /* EAGAIN, or out of fds: the backlog waits */
                 h = http_slot(m);
                 if (!h) {
                         (void)close(fd);

@@ -21,7 +21,7 @@ static Stats listener_stats(const MetricsSource *src, size_t listener) {
 /* The counter table (stats.h) as rows: one family per run of rows with the same name. */
 typedef struct CounterRow {
         const char *family, *label, *label_value, *help;
-        size_t offset;                  /* in Stats */
+        size_t offset; /* in Stats */
 } CounterRow;
 
 static const CounterRow counter_rows[] = {
@@ -39,7 +39,8 @@ static void render_sample(MetricsText *t, const CounterRow *row, const Listener 
                                                             { row->label, row->label_value }),
                                               value);
         else
-                (void)metrics_text_sample_u64(t, METRIC_LABELS({ "listener", l->name }, { "mode", mode }), value);
+                (void)metrics_text_sample_u64(t, METRIC_LABELS({ "listener", l->name }, { "mode", mode }),
+                                              value);
 }
 
 /* Every counter, one sample per ack listener (metrics listeners count nothing). */
@@ -75,7 +76,7 @@ static long open_fds(void) {
         while ((de = readdir(d)))
                 n += de->d_name[0] != '.';
         (void)closedir(d);
-        return n - 1;   /* not the one opendir() holds */
+        return n - 1; /* not the one opendir() holds */
 }
 
 /* The standard process_* metrics every Prometheus client library exports. */
@@ -88,27 +89,31 @@ static void render_process(MetricsText *t, const MetricsSource *src) {
         if (getrusage(RUSAGE_SELF, &ru) == 0) {
                 (void)metrics_text_family(t, "process_cpu_seconds_total", METRIC_COUNTER,
                                           "Total user and system CPU time spent in seconds.");
-                (void)metrics_text_sample_double(t, NULL, 0,
-                                                 (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-                                                         (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
+                (void)metrics_text_sample_double(
+                        t, NULL, 0,
+                        (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                                (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
         }
         f = fopen("/proc/self/statm", "re");
         if (f) {
                 if (fscanf(f, "%*d %ld", &pages) == 1) {
                         (void)metrics_text_family(t, "process_resident_memory_bytes", METRIC_GAUGE,
                                                   "Resident memory size in bytes.");
-                        (void)metrics_text_sample_u64(t, NULL, 0, (uint64_t)pages * (uint64_t)sysconf(_SC_PAGESIZE));
+                        (void)metrics_text_sample_u64(t, NULL, 0,
+                                                      (uint64_t)pages * (uint64_t)sysconf(_SC_PAGESIZE));
                 }
                 (void)fclose(f);
         }
         if (fds >= 0) {
-                (void)metrics_text_family(t, "process_open_fds", METRIC_GAUGE, "Number of open file descriptors.");
+                (void)metrics_text_family(t, "process_open_fds", METRIC_GAUGE,
+                                          "Number of open file descriptors.");
                 (void)metrics_text_sample_u64(t, NULL, 0, (uint64_t)fds);
         }
         if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
                 (void)metrics_text_family(t, "process_max_fds", METRIC_GAUGE,
                                           "Maximum number of open file descriptors.");
-                (void)metrics_text_sample_u64(t, NULL, 0, rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : rl.rlim_cur);
+                (void)metrics_text_sample_u64(t, NULL, 0,
+                                              rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : rl.rlim_cur);
         }
         (void)metrics_text_family(t, "process_start_time_seconds", METRIC_GAUGE,
                                   "Start time of the process since unix epoch in seconds.");
@@ -122,20 +127,23 @@ static void render_gauges(MetricsText *t, const MetricsSource *src) {
                                   "Connections being served now, over every listener (not those being told "
                                   "ERR busy).");
         (void)metrics_text_sample_u64(t, NULL, 0, admission_active(src->admission));
-        (void)metrics_text_family(t, "ackd_connections_max", METRIC_GAUGE,
-                                  "Connections served at once: max-connections, capped by the file descriptor "
-                                  "limit.");
+        (void)metrics_text_family(
+                t, "ackd_connections_max", METRIC_GAUGE,
+                "Connections served at once: max-connections, capped by the file descriptor "
+                "limit.");
         (void)metrics_text_sample_u64(t, NULL, 0, admission_max_connections(src->admission));
         (void)metrics_text_family(t, "ackd_draining", METRIC_GAUGE,
                                   "1 while stopping (or in --shutdown-delay): /healthz answers 503.");
         (void)metrics_text_sample_u64(t, NULL, 0, (health & HEALTH_DRAINING) != 0);
-        (void)metrics_text_family(t, "ackd_healthy", METRIC_GAUGE,
-                                  "1 while /healthz answers 200: serving, not draining, reloading or stuck.");
+        (void)metrics_text_family(
+                t, "ackd_healthy", METRIC_GAUGE,
+                "1 while /healthz answers 200: serving, not draining, reloading or stuck.");
         (void)metrics_text_sample_u64(t, NULL, 0, health == 0);
         (void)metrics_text_family(t, "ackd_start_time_seconds", METRIC_GAUGE,
                                   "When ackd started, in seconds since the epoch.");
         (void)metrics_text_sample_double(t, NULL, 0, src->start_time);
-        (void)metrics_text_family(t, "ackd_build_info", METRIC_GAUGE, "ackd's version, as a label; always 1.");
+        (void)metrics_text_family(t, "ackd_build_info", METRIC_GAUGE,
+                                  "ackd's version, as a label; always 1.");
         (void)metrics_text_sample_u64(t, METRIC_LABELS({ "version", PACKAGE_VERSION }), 1);
 }
 

@@ -17,9 +17,9 @@
 
 /* Why /healthz answers 503: bits in MetricsSource.health, set by the main thread. */
 enum {
-        HEALTH_DRAINING = 1 << 0,       /* stopping, or in the --shutdown-delay before it */
-        HEALTH_RELOADING = 1 << 1,      /* between RELOADING=1 and the next READY=1 */
-        HEALTH_STUCK = 1 << 2,          /* a worker made no progress (the watchdog's condition) */
+        HEALTH_DRAINING = 1 << 0,  /* stopping, or in the --shutdown-delay before it */
+        HEALTH_RELOADING = 1 << 1, /* between RELOADING=1 and the next READY=1 */
+        HEALTH_STUCK = 1 << 2,     /* a worker made no progress (the watchdog's condition) */
 };
 
 typedef struct MetricsSource {
@@ -28,7 +28,7 @@ typedef struct MetricsSource {
         const ListenerSet *listeners;
         const Admission *admission;
         const _Atomic unsigned *health;
-        double start_time;              /* seconds since the epoch */
+        double start_time; /* seconds since the epoch */
 } MetricsSource;
 
 /* The whole page into t (reset first). Returns 0, or t's error. */

@@ -13,8 +13,9 @@ uint32_t peer_table_add(PeerTable *t) {
                 if (t->n_items == UINT32_MAX)
                         return 0;
                 if (t->n_items == t->capacity) {
-                        uint32_t capacity = t->capacity == 0 ? PEER_TABLE_MIN
-                                                             : (uint32_t)MIN((uint64_t)t->capacity * 2, UINT32_MAX);
+                        uint32_t capacity = t->capacity == 0
+                                                    ? PEER_TABLE_MIN
+                                                    : (uint32_t)MIN((uint64_t)t->capacity * 2, UINT32_MAX);
                         PeerRecord *items = realloc(t->items, (size_t)capacity * sizeof *items);
 
                         if (!items)
@@ -23,7 +24,7 @@ uint32_t peer_table_add(PeerTable *t) {
                         t->capacity = capacity;
                 }
                 if (t->n_items == 0)
-                        t->n_items = 1;         /* index 0: none */
+                        t->n_items = 1; /* index 0: none */
                 i = t->n_items++;
         } else {
                 i = t->free_head;

@@ -15,22 +15,22 @@
 #include <sys/socket.h>
 
 typedef struct PeerRecord {
-        char *header;                   /* the PROXY header so far, while incomplete */
+        char *header; /* the PROXY header so far, while incomplete */
         uint16_t header_len;
-        socklen_t addr_len;             /* 0: no address from the header (LOCAL, UNKNOWN) */
+        socklen_t addr_len; /* 0: no address from the header (LOCAL, UNKNOWN) */
         union {
                 struct sockaddr sa;
                 struct sockaddr_in in;
                 struct sockaddr_in6 in6;
-        } addr;                         /* the client, as the header named it (TCP4, TCP6) */
+        } addr; /* the client, as the header named it (TCP4, TCP6) */
         uint32_t next_free;
 } PeerRecord;
 
 typedef struct PeerTable {
-        PeerRecord *items;              /* items[0] is unused: index 0 means none */
-        uint32_t n_items;               /* in use or free, index 0 included */
+        PeerRecord *items; /* items[0] is unused: index 0 means none */
+        uint32_t n_items;  /* in use or free, index 0 included */
         uint32_t capacity;
-        uint32_t free_head;             /* 0: none free */
+        uint32_t free_head; /* 0: none free */
         uint32_t n_used;
 } PeerTable;
 

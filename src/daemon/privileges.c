@@ -27,7 +27,8 @@ int privileges_check(const char *user, bool allow_root) {
 
         if (!*user) {
                 if (geteuid() == 0 && !allow_root)
-                        return log_error_errno(EPERM, "Refusing to serve as root: use --user NAME to drop "
+                        return log_error_errno(EPERM,
+                                               "Refusing to serve as root: use --user NAME to drop "
                                                "privileges once the sockets are open, or --allow-root");
                 return 0;
         }

@@ -39,7 +39,7 @@ Profile *profile_new(const Settings *s, unsigned generation) {
 
 bool profile_proxy_trusted(const Profile *p, const struct sockaddr *peer, socklen_t peer_len) {
         if (p->n_proxy_from == 0 || peer->sa_family == AF_UNIX)
-                return true;    /* any source; a unix socket's file permissions say who may connect */
+                return true; /* any source; a unix socket's file permissions say who may connect */
         for (size_t i = 0; i < p->n_proxy_from; i++)
                 if (address_prefix_match(&p->proxy_from[i], peer, peer_len))
                         return true;

@@ -22,17 +22,17 @@
 
 typedef struct Profile {
         unsigned n_ref;
-        struct Profile *next;           /* the list of profiles still in use */
-        unsigned generation;            /* of the settings it was made from */
+        struct Profile *next; /* the list of profiles still in use */
+        unsigned generation;  /* of the settings it was made from */
         uint64_t max_message;
-        TimerQueue idle;                /* connections reading or replying */
-        TimerQueue proxy;               /* connections waiting for their PROXY header */
+        TimerQueue idle;  /* connections reading or replying */
+        TimerQueue proxy; /* connections waiting for their PROXY header */
         AddressPrefix proxy_from[SETTINGS_PROXY_FROM_MAX];
-        size_t n_proxy_from;            /* 0: any source */
-        size_t ack_len;                 /* oneshot reply: the first ack_len bytes of replies[] */
-        size_t line_unit;               /* line reply: ack_len + 1 (the LF) */
-        size_t line_count;              /* line replies in replies[] */
-        char replies[];                 /* "ACK!\nACK!\n..." */
+        size_t n_proxy_from; /* 0: any source */
+        size_t ack_len;      /* oneshot reply: the first ack_len bytes of replies[] */
+        size_t line_unit;    /* line reply: ack_len + 1 (the LF) */
+        size_t line_count;   /* line replies in replies[] */
+        char replies[];      /* "ACK!\nACK!\n..." */
 } Profile;
 
 Profile *profile_new(const Settings *s, unsigned generation);
@@ -50,7 +50,7 @@ Profile *profile_ref(Profile *p);
  * one that connections still hold (their idle queues are walked by the timers). */
 typedef struct ProfileList {
         Profile *current;
-        Profile *all;                   /* newest first */
+        Profile *all; /* newest first */
 } ProfileList;
 
 /* Makes p, with the reference profile_new() gave it, the current profile. */

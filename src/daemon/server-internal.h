@@ -29,19 +29,19 @@ typedef struct Server {
         int tick_fd;
         uint64_t fd_limit;
         uint64_t tick_usec;
-        uint64_t watchdog_usec;         /* 0: no watchdog */
+        uint64_t watchdog_usec; /* 0: no watchdog */
         uint64_t last_watchdog;
         uint64_t last_status;
         uint64_t *last_heartbeats;
-        unsigned *stalled_ticks;        /* per worker: ticks in a row without progress */
-        bool delaying;                  /* asked to stop: serving out --shutdown-delay first */
+        unsigned *stalled_ticks; /* per worker: ticks in a row without progress */
+        bool delaying;           /* asked to stop: serving out --shutdown-delay first */
         uint64_t delay_deadline_usec;
-        bool stopping;                  /* draining */
-        uint64_t stop_deadline_usec;    /* when the drain (after any delay) must be over */
-        bool handing_over;              /* restarting: workers export their connections */
-        bool handed_over;               /* ... and the store has them */
-        HandoverState handover;         /* what the previous ackd left, until the workers took it */
-        _Atomic unsigned health;        /* HEALTH_* (metrics.h) */
+        bool stopping;               /* draining */
+        uint64_t stop_deadline_usec; /* when the drain (after any delay) must be over */
+        bool handing_over;           /* restarting: workers export their connections */
+        bool handed_over;            /* ... and the store has them */
+        HandoverState handover;      /* what the previous ackd left, until the workers took it */
+        _Atomic unsigned health;     /* HEALTH_* (metrics.h) */
         MetricsSource metrics_source;
         MetricsServer *metrics;
 } Server;
@@ -60,7 +60,8 @@ typedef int (*worker_condition_fn)(const Server *s, const void *userdata);
  * deadline_usec is CLOCK_MONOTONIC, or UINT64_MAX for none. The eventfd only says
  * "look"; the condition reads the workers' state flags.
  */
-int server_wait_workers(Server *s, worker_condition_fn lagging, const void *userdata, uint64_t deadline_usec);
+int server_wait_workers(Server *s, worker_condition_fn lagging, const void *userdata,
+                        uint64_t deadline_usec);
 
 /* server-reload.c */
 void server_reload(Server *s);

@@ -10,7 +10,7 @@
 #include "server-internal.h"
 #include "time-util.h"
 
-#define RELOAD_WAIT_USEC (5 * USEC_PER_SEC)     /* longest wait for the workers to reload */
+#define RELOAD_WAIT_USEC (5 * USEC_PER_SEC) /* longest wait for the workers to reload */
 
 static bool listen_lists_equal(const Settings *a, const Settings *b) {
         if (a->n_listen != b->n_listen)
@@ -27,7 +27,8 @@ static int workers_lagging_generation(const Server *s, const void *userdata) {
         int lagging = 0;
 
         for (unsigned i = 0; i < s->n_workers; i++)
-                if (atomic_load(&s->workers[i]->generation) != generation && !atomic_load(&s->workers[i]->exited))
+                if (atomic_load(&s->workers[i]->generation) != generation &&
+                    !atomic_load(&s->workers[i]->exited))
                         lagging++;
         return lagging;
 }

@@ -26,7 +26,9 @@ void server_status(Server *s) {
         Stats st = server_stats(s);
 
         notify_status("%s %llu connections; accepted %llu, acknowledged %llu, errors %llu",
-                      s->stopping ? "Draining" : s->delaying ? "Stopping soon, serving" : "Serving",
+                      s->stopping   ? "Draining"
+                      : s->delaying ? "Stopping soon, serving"
+                                    : "Serving",
                       (unsigned long long)admission_active(&s->shared.admission),
                       (unsigned long long)st.accepted, (unsigned long long)st.acknowledged,
                       (unsigned long long)stats_errors(&st));
@@ -77,7 +79,8 @@ void server_log_settings(const Server *s, const char *verb) {
         log_full_errno(s->listeners.inetd ? LOG_DEBUG : LOG_NOTICE, 0,
                        "%s: %u workers, max-connections %llu, max-message %llu, idle-timeout %s, "
                        "drain-timeout %s, ack \"%s\"",
-                       verb, s->n_workers, (unsigned long long)admission_max_connections(&s->shared.admission),
+                       verb, s->n_workers,
+                       (unsigned long long)admission_max_connections(&s->shared.admission),
                        (unsigned long long)st->max_message,
                        format_duration_ms(idle, sizeof idle, st->idle_timeout_ms),
                        format_duration_ms(drain, sizeof drain, st->drain_timeout_ms), st->ack);
@@ -88,8 +91,8 @@ void server_log_summary(const Server *s) {
         char line[1024];
         size_t n = 0;
 
-#define STATS_FORMAT(f, name, ...)                                                                      \
-        n += (size_t)snprintf(line + n, sizeof line - n, "%s%s %llu", n ? ", " : "", name,              \
+#define STATS_FORMAT(f, name, ...)                                                         \
+        n += (size_t)snprintf(line + n, sizeof line - n, "%s%s %llu", n ? ", " : "", name, \
                               (unsigned long long)st.f);
         ACKD_STATS(STATS_FORMAT)
 #undef STATS_FORMAT

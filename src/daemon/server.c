@@ -23,15 +23,16 @@
 #include "socket-cleanup.h"
 #include "time-util.h"
 
-#define STATUS_INTERVAL_USEC  USEC_PER_SEC
-#define LOG_INTERVAL_USEC     (10 * USEC_PER_SEC)     /* repeated warnings: one line per interval */
+#define STATUS_INTERVAL_USEC USEC_PER_SEC
+#define LOG_INTERVAL_USEC    (10 * USEC_PER_SEC) /* repeated warnings: one line per interval */
 
 static int server_raise_fd_limit(Server *s) {
         int error = 0;
         int64_t limit = fd_limit_raise(&error);
 
         if (limit < 0)
-                return log_error_errno((int)limit, "Failed to read the file descriptor limit: %s", STRERROR((int)limit));
+                return log_error_errno((int)limit, "Failed to read the file descriptor limit: %s",
+                                       STRERROR((int)limit));
         if (error != 0)
                 log_warning_errno(error, "Failed to raise the file descriptor limit to its hard limit: %s",
                                   STRERROR(error));
@@ -69,13 +70,14 @@ int server_apply_limits(Server *s, bool warn) {
         if (r > 0 && warn)
                 log_warning("max-connections %llu exceeds what the file descriptor limit (%llu) allows; "
                             "serving at most %llu",
-                            (unsigned long long)s->settings->max_connections, (unsigned long long)s->fd_limit,
-                            (unsigned long long)limits.max_connections);
+                            (unsigned long long)s->settings->max_connections,
+                            (unsigned long long)s->fd_limit, (unsigned long long)limits.max_connections);
         admission_set_limits(&s->shared.admission, &limits);
         return 0;
 }
 
-int server_wait_workers(Server *s, worker_condition_fn lagging, const void *userdata, uint64_t deadline_usec) {
+int server_wait_workers(Server *s, worker_condition_fn lagging, const void *userdata,
+                        uint64_t deadline_usec) {
         for (;;) {
                 struct pollfd p = { .fd = s->shared.event_fd, .events = POLLIN };
                 int r = lagging(s, userdata), timeout = -1;
@@ -119,7 +121,8 @@ static void server_stop(Server *s, bool abort_now) {
                 s->delaying = false;
                 s->stop_deadline_usec = now_usec(CLOCK_MONOTONIC) + drain * USEC_PER_MSEC;
                 atomic_fetch_or(&s->health, HEALTH_DRAINING);
-                log_notice("Stopping: no new connections, draining for up to %llums", (unsigned long long)drain);
+                log_notice("Stopping: no new connections, draining for up to %llums",
+                           (unsigned long long)drain);
                 notify_stopping();
         } else
                 log_notice("Second stop request: closing all connections now");
@@ -189,7 +192,8 @@ static int server_setup_signals(Server *s) {
         /* Before the workers exist, so they inherit the mask. */
         s->signal_fd = signalfd_open_blocked(signals, ELEMENTSOF(signals));
         if (s->signal_fd < 0)
-                return log_error_errno(s->signal_fd, "Failed to set up signal handling: %s", STRERROR(s->signal_fd));
+                return log_error_errno(s->signal_fd, "Failed to set up signal handling: %s",
+                                       STRERROR(s->signal_fd));
         return 0;
 }
 
@@ -349,8 +353,9 @@ static int delay_timeout(const Server *s) {
         if (!s->delaying)
                 return -1;
         now = now_usec(CLOCK_MONOTONIC);
-        return now >= s->delay_deadline_usec ? 0
-                                             : (int)((s->delay_deadline_usec - now + USEC_PER_MSEC - 1) / USEC_PER_MSEC);
+        return now >= s->delay_deadline_usec
+                       ? 0
+                       : (int)((s->delay_deadline_usec - now + USEC_PER_MSEC - 1) / USEC_PER_MSEC);
 }
 
 static int server_loop(Server *s) {
@@ -418,7 +423,9 @@ static int server_start(Server *s) {
         r = listener_set_open(&s->listeners, s->settings);
         if (r < 0)
                 return r;
-        s->n_workers = s->listeners.inetd ? 1 : s->settings->threads > 0 ? s->settings->threads : cpu_count();
+        s->n_workers = s->listeners.inetd         ? 1
+                       : s->settings->threads > 0 ? s->settings->threads
+                                                  : cpu_count();
         /* Sockets are open: root, if we had it, is no longer needed. */
         socket_cleanup_start(&s->listeners, s->settings->user);
         r = privileges_drop(s->settings->user);

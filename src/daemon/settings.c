@@ -14,16 +14,20 @@
 #define UTF8_BOM        "\xef\xbb\xbf"
 
 const OptionInfo option_table[_OPTION_MAX] = {
-#define OPTION_INFO(id, n, s, a, d, c, h)                                                                       \
-        [OPTION_##id] = { .name = n, .short_name = s, .argument = a, .default_value = d,                       \
-                          .flags = (c) ? OPTION_IN_CONFIG : 0, .help = h },
+#define OPTION_INFO(id, n, s, a, d, c, h)                      \
+        [OPTION_##id] = { .name = n,                           \
+                          .short_name = s,                     \
+                          .argument = a,                       \
+                          .default_value = d,                  \
+                          .flags = (c) ? OPTION_IN_CONFIG : 0, \
+                          .help = h },
         ACKD_OPTIONS(OPTION_INFO)
 #undef OPTION_INFO
 };
 
 static int range_error(int r, char *err, size_t err_size, const char *what) {
-        return option_error(err, err_size, "%s %s", r == -ERANGE ? "out of range: expected" : "invalid: expected",
-                        what);
+        return option_error(err, err_size, "%s %s",
+                            r == -ERANGE ? "out of range: expected" : "invalid: expected", what);
 }
 
 static int apply_ack(Settings *s, const char *value, char *err, size_t err_size) {
@@ -58,7 +62,8 @@ static int apply_proxy_from(Settings *s, const char *value, char *err, size_t er
         const char *reason = NULL;
 
         if (s->n_proxy_from >= SETTINGS_PROXY_FROM_MAX)
-                return option_error(err, err_size, "too many prefixes (at most %d)", SETTINGS_PROXY_FROM_MAX);
+                return option_error(err, err_size, "too many prefixes (at most %d)",
+                                    SETTINGS_PROXY_FROM_MAX);
         if (address_prefix_parse(value, &s->proxy_from[s->n_proxy_from], &reason) < 0)
                 return option_error(err, err_size, "invalid prefix '%s': %s",
                                     escape_string(quoted, sizeof quoted, value), reason);
@@ -84,7 +89,8 @@ static int apply_threads(Settings *s, const char *value, char *err, size_t err_s
 static int apply_user(Settings *s, const char *value, char *err, size_t err_size) {
         size_t n = strlen(value);
 
-        if (n == 0 || n > USER_NAME_MAX || value[strcspn(value, " \t:/")] != '\0' || (unsigned char)value[0] < 0x21)
+        if (n == 0 || n > USER_NAME_MAX || value[strcspn(value, " \t:/")] != '\0' ||
+            (unsigned char)value[0] < 0x21)
                 return option_error(err, err_size, "expected a user name");
         for (size_t i = 0; i < n; i++)
                 if ((unsigned char)value[i] < 0x20 || value[i] == 0x7f)
@@ -103,8 +109,8 @@ static int apply_log_level(Settings *s, const char *value, char *err, size_t err
 }
 
 /* A duration option into *ret, from min_ms to max_ms; `what` names the range for errors. */
-static int apply_duration(const char *value, uint64_t min_ms, uint64_t max_ms, uint64_t *ret, const char *what,
-                          char *err, size_t err_size) {
+static int apply_duration(const char *value, uint64_t min_ms, uint64_t max_ms, uint64_t *ret,
+                          const char *what, char *err, size_t err_size) {
         int r = parse_duration_ms(value, min_ms, max_ms, ret);
 
         return r < 0 ? range_error(r, err, err_size, what) : 0;
@@ -125,21 +131,21 @@ int settings_apply(Settings *s, OptionId id, const char *value, char *err, size_
                 r = parse_size(value, 1, ACK_MESSAGE_MAX, &s->max_message);
                 return r < 0 ? range_error(r, err, err_size, "1..16M bytes") : 0;
         case OPTION_IDLE_TIMEOUT:
-                return apply_duration(value, 1, 24 * 3600 * 1000, &s->idle_timeout_ms, "a duration from 1ms to 24h",
-                                      err, err_size);
+                return apply_duration(value, 1, 24 * 3600 * 1000, &s->idle_timeout_ms,
+                                      "a duration from 1ms to 24h", err, err_size);
         case OPTION_DRAIN_TIMEOUT:
-                return apply_duration(value, 0, 3600 * 1000, &s->drain_timeout_ms, "a duration from 0 to 1h", err,
-                                      err_size);
+                return apply_duration(value, 0, 3600 * 1000, &s->drain_timeout_ms, "a duration from 0 to 1h",
+                                      err, err_size);
         case OPTION_ACK:
                 return apply_ack(s, value, err, err_size);
         case OPTION_PROXY_FROM:
                 return apply_proxy_from(s, value, err, err_size);
         case OPTION_PROXY_TIMEOUT:
-                return apply_duration(value, 1, 3600 * 1000, &s->proxy_timeout_ms, "a duration from 1ms to 1h", err,
-                                      err_size);
+                return apply_duration(value, 1, 3600 * 1000, &s->proxy_timeout_ms,
+                                      "a duration from 1ms to 1h", err, err_size);
         case OPTION_SHUTDOWN_DELAY:
-                return apply_duration(value, 0, 3600 * 1000, &s->shutdown_delay_ms, "a duration from 0 to 1h", err,
-                                      err_size);
+                return apply_duration(value, 0, 3600 * 1000, &s->shutdown_delay_ms,
+                                      "a duration from 0 to 1h", err, err_size);
         case OPTION_USER:
                 return apply_user(s, value, err, err_size);
         case OPTION_LOG_LEVEL:
@@ -154,7 +160,8 @@ void settings_init(Settings *s) {
 
         *s = (Settings){ 0 };
         for (OptionId id = 0; id < _OPTION_MAX; id++) {
-                if (!option_table[id].default_value || !(option_table[id].flags & OPTION_IN_CONFIG) || id == OPTION_LISTEN)
+                if (!option_table[id].default_value || !(option_table[id].flags & OPTION_IN_CONFIG) ||
+                    id == OPTION_LISTEN)
                         continue;
                 /* The defaults are literals in the table: failing to parse one is a bug. */
                 if (settings_apply(s, id, option_table[id].default_value, err, sizeof err) < 0)
@@ -165,8 +172,8 @@ void settings_init(Settings *s) {
 static void apply_default_listen(Settings *s) {
         char err[SETTINGS_ERROR_MAX];
 
-        if (s->n_listen == 0 && settings_apply(s, OPTION_LISTEN, option_table[OPTION_LISTEN].default_value, err,
-                                               sizeof err) < 0)
+        if (s->n_listen == 0 &&
+            settings_apply(s, OPTION_LISTEN, option_table[OPTION_LISTEN].default_value, err, sizeof err) < 0)
                 abort();
 }
 
@@ -202,8 +209,8 @@ int settings_parse_config(Settings *s, FILE *f, const char *filename, char *err,
 
                 lineno++;
                 if (k > CONFIG_LINE_MAX)
-                        return option_error(err, err_size, "%s:%u: line too long (at most %d bytes)", filename,
-                                        lineno, CONFIG_LINE_MAX);
+                        return option_error(err, err_size, "%s:%u: line too long (at most %d bytes)",
+                                            filename, lineno, CONFIG_LINE_MAX);
                 if (memchr(buf, '\0', (size_t)k))
                         return option_error(err, err_size, "%s:%u: NUL byte in line", filename, lineno);
                 /* Editors on Windows start a UTF-8 file with a byte-order mark. */
@@ -216,7 +223,8 @@ int settings_parse_config(Settings *s, FILE *f, const char *filename, char *err,
 
                 eq = strchr(key, '=');
                 if (!eq)
-                        return option_error(err, err_size, "%s:%u: expected \"key = value\"", filename, lineno);
+                        return option_error(err, err_size, "%s:%u: expected \"key = value\"", filename,
+                                            lineno);
                 *eq = '\0';
                 key = strip(key);
                 value = strip(eq + 1);
@@ -359,9 +367,8 @@ void settings_help(FILE *f, const char *program) {
                 "\n",
                 program, ACK_DEFAULT_TEXT);
         option_help(f, option_table, _OPTION_MAX, 0);
-        fprintf(f,
-                "\n"
-                "Signals: SIGTERM/SIGINT stop gracefully, SIGHUP reloads the configuration.\n"
-                "Exit status: 0 stopped cleanly, 1 failed, 2 usage or configuration error.\n"
-                "See ackd(8) for details.\n");
+        fprintf(f, "\n"
+                   "Signals: SIGTERM/SIGINT stop gracefully, SIGHUP reloads the configuration.\n"
+                   "Exit status: 0 stopped cleanly, 1 failed, 2 usage or configuration error.\n"
+                   "See ackd(8) for details.\n");
 }

@@ -18,7 +18,9 @@
  * (an rwx triple, as in S_IRWXO) on st. ACLs are not read: where one grants more, a
  * helper is started that was not needed, which is harmless. */
 static bool permits(const struct stat *st, uid_t uid, gid_t gid, mode_t want) {
-        mode_t bits = st->st_uid == uid ? st->st_mode >> 6 : st->st_gid == gid ? st->st_mode >> 3 : st->st_mode;
+        mode_t bits = st->st_uid == uid   ? st->st_mode >> 6
+                      : st->st_gid == gid ? st->st_mode >> 3
+                                          : st->st_mode;
 
         return (bits & want) == want;
 }
@@ -34,7 +36,7 @@ static bool user_can_unlink(const char *path, uid_t uid, gid_t gid) {
         if (snprintf(dir, sizeof dir, "%s", path) >= (int)sizeof dir)
                 return false;
         while ((slash = strrchr(dir, '/'))) {
-                slash[slash == dir] = '\0';     /* "/run/x.sock" -> "/run" -> "/" */
+                slash[slash == dir] = '\0'; /* "/run/x.sock" -> "/run" -> "/" */
                 if (stat(dir, &st) < 0 || !permits(&st, uid, gid, want))
                         return false;
                 if (want & S_IWOTH && st.st_mode & S_ISVTX && st.st_uid != uid)
@@ -50,7 +52,7 @@ static bool user_can_unlink(const char *path, uid_t uid, gid_t gid) {
  * listener open after ackd has gone. */
 static void close_all_but(int keep) {
         int a = MIN(keep, log_get_fd()), b = MAX(keep, log_get_fd());
-        int after_a = MAX(a, 2) + 1;    /* a is 2 when the log writes to stderr itself */
+        int after_a = MAX(a, 2) + 1; /* a is 2 when the log writes to stderr itself */
 
         if (a > 3)
                 (void)close_range(3, (unsigned)a - 1, 0);
@@ -74,9 +76,10 @@ static _Noreturn void helper_run(int pipe_fd, const ListenerSet *set, bool *owne
                 ;
         for (size_t i = 0; i < set->n_items; i++)
                 if (owned[i])
-                        (void)listener_remove_socket_file(set->items[i].unlink_path, set->items[i].unlink_dev,
+                        (void)listener_remove_socket_file(set->items[i].unlink_path,
+                                                          set->items[i].unlink_dev,
                                                           set->items[i].unlink_ino);
-        free(owned);    /* the rest is the parent's, still reachable */
+        free(owned); /* the rest is the parent's, still reachable */
         _exit(EXIT_SUCCESS);
 }
 
@@ -92,11 +95,13 @@ void socket_cleanup_start(ListenerSet *set, const char *user) {
                 return;
         owned = calloc(set->n_items, sizeof *owned);
         if (!owned) {
-                log_warning("Out of memory: socket files that user %s cannot remove will be left at exit", user);
+                log_warning("Out of memory: socket files that user %s cannot remove will be left at exit",
+                            user);
                 return;
         }
         for (size_t i = 0; i < set->n_items; i++) {
-                owned[i] = set->items[i].unlink_path && !user_can_unlink(set->items[i].unlink_path, uid, gid);
+                owned[i] =
+                        set->items[i].unlink_path && !user_can_unlink(set->items[i].unlink_path, uid, gid);
                 n_owned += owned[i];
         }
         if (n_owned == 0)

@@ -59,7 +59,7 @@ TimerEntry *timer_queue_peek_expired(const TimerQueue *q, uint64_t now) {
 }
 
 uint64_t timer_queue_next_deadline(const TimerQueue *q) {
-        return q->head.next->deadline;  /* the sentinel holds UINT64_MAX */
+        return q->head.next->deadline; /* the sentinel holds UINT64_MAX */
 }
 
 TimerEntry *timer_queue_first(const TimerQueue *q) {

@@ -18,13 +18,13 @@
 #include <stdint.h>
 
 typedef struct TimerEntry {
-        struct TimerEntry *prev, *next;         /* NULL when not armed */
-        uint64_t deadline;                      /* monotonic milliseconds */
+        struct TimerEntry *prev, *next; /* NULL when not armed */
+        uint64_t deadline;              /* monotonic milliseconds */
 } TimerEntry;
 
 typedef struct TimerQueue {
-        TimerEntry head;                        /* sentinel */
-        uint64_t duration;                      /* milliseconds */
+        TimerEntry head;   /* sentinel */
+        uint64_t duration; /* milliseconds */
         size_t n_entries;
 } TimerQueue;
 

@@ -12,11 +12,11 @@
 #include "time-util.h"
 #include "worker.h"
 
-#define MAX_EVENTS            256
-#define ACCEPT_BATCH          64        /* accepts per wakeup, so one worker cannot hog a burst */
-#define ACCEPT_PAUSE_MS       100       /* after EMFILE and friends */
-#define STOP_SETTLE_MS        100       /* at a stop: accepting from sealed listeners, see below */
-#define BACKLOG_TAKE_MAX      (1u << 20) /* accepts per listener at its end: far above any queue */
+#define MAX_EVENTS       256
+#define ACCEPT_BATCH     64         /* accepts per wakeup, so one worker cannot hog a burst */
+#define ACCEPT_PAUSE_MS  100        /* after EMFILE and friends */
+#define STOP_SETTLE_MS   100        /* at a stop: accepting from sealed listeners, see below */
+#define BACKLOG_TAKE_MAX (1u << 20) /* accepts per listener at its end: far above any queue */
 
 /* Takes the current settings: a new profile for new connections, and limits. */
 static int worker_load_settings(Worker *w) {
@@ -48,9 +48,11 @@ static int worker_listen(Worker *w, bool on) {
                 /* EPOLLEXCLUSIVE: one worker is woken per connection, not all of them. */
                 struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = wl };
 
-                if (epoll_ctl(w->epoll_fd, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, wl->listener->fd, on ? &ev : NULL) < 0)
+                if (epoll_ctl(w->epoll_fd, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, wl->listener->fd,
+                              on ? &ev : NULL) < 0)
                         return log_error_errno(errno, "Worker %u: failed to %s %s: %s", w->id,
-                                               on ? "watch" : "unwatch", wl->listener->name, STRERROR(errno));
+                                               on ? "watch" : "unwatch", wl->listener->name,
+                                               STRERROR(errno));
         }
         w->listening = on;
         return 0;
@@ -65,11 +67,13 @@ static void worker_pause_accepting(Worker *w, const WorkerListener *wl, int erro
         stat_add(&w->conns.stats[wl->listener->index].accept_errors, 1);
         if (ratelimit_below(&w->shared->accept_log, now * USEC_PER_MSEC, &suppressed)) {
                 if (suppressed > 0)
-                        log_warning_errno(error, "accept() on %s failed: %s; pausing new connections for %ums "
+                        log_warning_errno(error,
+                                          "accept() on %s failed: %s; pausing new connections for %ums "
                                           "(%u similar messages suppressed)",
                                           wl->listener->name, STRERROR(error), ACCEPT_PAUSE_MS, suppressed);
                 else
-                        log_warning_errno(error, "accept() on %s failed: %s; pausing new connections for %ums",
+                        log_warning_errno(error,
+                                          "accept() on %s failed: %s; pausing new connections for %ums",
                                           wl->listener->name, STRERROR(error), ACCEPT_PAUSE_MS);
         }
         if (worker_listen(w, false) >= 0)
@@ -97,11 +101,11 @@ static int worker_accept_one(Worker *w, WorkerListener *wl) {
         }
         switch (errno) {
         case EINTR:
-        case ECONNABORTED:      /* the client gave up while queued */
+        case ECONNABORTED: /* the client gave up while queued */
         case EPROTO:
-        case EPERM:             /* refused by a firewall hook */
+        case EPERM: /* refused by a firewall hook */
                 return 0;
-        default:                /* EAGAIN; EMFILE, ENFILE, ENOBUFS, ENOMEM, or a broken listener */
+        default: /* EAGAIN; EMFILE, ENFILE, ENOBUFS, ENOMEM, or a broken listener */
                 return -errno;
         }
 }
@@ -111,7 +115,7 @@ static void worker_accept(Worker *w, WorkerListener *wl) {
                 int r = worker_accept_one(w, wl);
 
                 if (r == -EAGAIN)
-                        return;         /* another worker took it, or the queue is empty */
+                        return; /* another worker took it, or the queue is empty */
                 if (r < 0) {
                         worker_pause_accepting(w, wl, -r);
                         return;
@@ -136,7 +140,7 @@ static bool worker_seal_listeners(Worker *w) {
                 int r;
 
                 if (l->activated)
-                        continue;       /* systemd keeps it, and its queue, for the next instance */
+                        continue; /* systemd keeps it, and its queue, for the next instance */
                 r = listener_seal(l);
                 if (r < 0)
                         log_debug_errno(r, "Worker %u: cannot seal %s: %s", w->id, l->name, STRERROR(r));
@@ -184,8 +188,8 @@ static void worker_begin_stop(Worker *w, bool abort_now, bool stop_connections) 
                         connection_for_each(&w->conns, connection_stop);
                 /* Not on a restart (the handover, stop_connections false), nor an abort. */
                 if (stop_connections && !abort_now && worker_seal_listeners(w))
-                        w->settle_deadline = w->conns.now +
-                                             MIN(w->drain_timeout_ms, (uint64_t)STOP_SETTLE_MS);
+                        w->settle_deadline =
+                                w->conns.now + MIN(w->drain_timeout_ms, (uint64_t)STOP_SETTLE_MS);
                 else
                         worker_unlisten(w, false);
         }
@@ -342,8 +346,8 @@ static void worker_control(Worker *w) {
                 int r = worker_load_settings(w);
 
                 if (r < 0)
-                        log_error_errno(r, "Worker %u: failed to apply new settings, keeping the old: %s", w->id,
-                                        STRERROR(r));
+                        log_error_errno(r, "Worker %u: failed to apply new settings, keeping the old: %s",
+                                        w->id, STRERROR(r));
                 /* The main thread waits for every worker before it says "Reloaded". */
                 eventfd_signal(w->shared->event_fd);
         }
@@ -362,7 +366,8 @@ static void worker_run_timers(Worker *w) {
                 worker_unlisten(w, true);
 
         if (w->stopping && now >= w->drain_deadline && connection_count(&w->conns) > 0) {
-                log_warning("Worker %u: drain timeout, closing %zu connections", w->id, connection_count(&w->conns));
+                log_warning("Worker %u: drain timeout, closing %zu connections", w->id,
+                            connection_count(&w->conns));
                 connection_for_each(&w->conns, connection_close);
         }
 
@@ -492,8 +497,9 @@ static int worker_init(Worker *w, const ListenerSet *listeners, bool watch) {
         /* Metrics listeners are the metrics thread's. */
         for (size_t i = 0; watch && i < listeners->n_items; i++)
                 if (listeners->items[i].mode != PROTOCOL_METRICS)
-                        w->listeners[w->n_listeners++] = (WorkerListener){ .kind = SOURCE_LISTENER,
-                                                                           .listener = &listeners->items[i] };
+                        w->listeners[w->n_listeners++] =
+                                (WorkerListener){ .kind = SOURCE_LISTENER,
+                                                  .listener = &listeners->items[i] };
 
         return worker_load_settings(w);
 }

@@ -32,22 +32,22 @@
 
 /* State shared by the main thread and every worker. */
 typedef struct WorkerShared {
-        pthread_mutex_t lock;                   /* guards settings and generation */
+        pthread_mutex_t lock; /* guards settings and generation */
         const Settings *settings;
-        unsigned generation;                    /* bumped with each new settings */
+        unsigned generation; /* bumped with each new settings */
         Admission admission;
-        int event_fd;                           /* eventfd: some worker's state flags changed */
-        RateLimit accept_log;                   /* EMFILE and friends */
-        ConnectionLogLimits connection_logs;    /* ERR busy, PROXY header problems */
-        unsigned heartbeat_ms;                  /* longest a worker sleeps (the watchdog needs ticks) */
-        _Atomic int64_t handover_budget;        /* restart: connections the fd store's carriers hold */
+        int event_fd;                        /* eventfd: some worker's state flags changed */
+        RateLimit accept_log;                /* EMFILE and friends */
+        ConnectionLogLimits connection_logs; /* ERR busy, PROXY header problems */
+        unsigned heartbeat_ms;               /* longest a worker sleeps (the watchdog needs ticks) */
+        _Atomic int64_t handover_budget;     /* restart: connections the fd store's carriers hold */
 } WorkerShared;
 
 enum {
         WORKER_RELOAD = 1 << 0,
         WORKER_STOP = 1 << 1,
-        WORKER_ABORT = 1 << 2,                  /* second signal: close everything now */
-        WORKER_HANDOVER = 1 << 3,               /* restart: export what the budget allows, drain the rest */
+        WORKER_ABORT = 1 << 2,    /* second signal: close everything now */
+        WORKER_HANDOVER = 1 << 3, /* restart: export what the budget allows, drain the rest */
 };
 
 /* What a worker hands over on a restart: written by the worker, read by the main
@@ -55,10 +55,10 @@ enum {
 typedef struct WorkerExport {
         HandoverConnection *records;
         int *fds;
-        unsigned *generations;                  /* of each record's profile */
+        unsigned *generations; /* of each record's profile */
         size_t n, allocated;
-        HandoverProfile *profiles;              /* one per generation met ... */
-        unsigned *profile_generations;          /* ... which is this */
+        HandoverProfile *profiles;     /* one per generation met ... */
+        unsigned *profile_generations; /* ... which is this */
         size_t n_profiles, profiles_allocated;
 } WorkerExport;
 
@@ -67,13 +67,13 @@ typedef struct WorkerImport {
         int fd;
         const HandoverConnection *record;
         const Listener *listener;
-        uint32_t profile;                       /* index into the state's profiles */
+        uint32_t profile; /* index into the state's profiles */
 } WorkerImport;
 
 typedef struct WorkerListener {
-        uint8_t kind;                           /* SOURCE_LISTENER */
+        uint8_t kind; /* SOURCE_LISTENER */
         const Listener *listener;
-        unsigned taken_at_stop;                 /* accepted once sealed (listener-seal.h) */
+        unsigned taken_at_stop; /* accepted once sealed (listener-seal.h) */
 } WorkerListener;
 
 typedef struct Worker {
@@ -83,34 +83,34 @@ typedef struct Worker {
         bool thread_started;
 
         int epoll_fd;
-        int control_fd;                         /* eventfd: the main thread set `control` */
-        uint8_t control_kind;                   /* SOURCE_CONTROL; epoll data points here */
+        int control_fd;       /* eventfd: the main thread set `control` */
+        uint8_t control_kind; /* SOURCE_CONTROL; epoll data points here */
         _Atomic unsigned control;
 
         WorkerListener *listeners;
         size_t n_listeners;
-        const Listener *adopt;                  /* inetd mode: the one connection to serve ... */
-        int adopt_fd;                           /* ... and its socket, owned until served */
-        bool listening;                         /* listeners are in the epoll set */
-        uint64_t accept_resume;                 /* after EMFILE: when to listen again (0: not paused) */
+        const Listener *adopt;  /* inetd mode: the one connection to serve ... */
+        int adopt_fd;           /* ... and its socket, owned until served */
+        bool listening;         /* listeners are in the epoll set */
+        uint64_t accept_resume; /* after EMFILE: when to listen again (0: not paused) */
 
-        ConnectionContext conns;                /* the connections, their clock and counters */
+        ConnectionContext conns; /* the connections, their clock and counters */
 
-        WorkerImport *imports;                  /* set before worker_start(), resumed by the thread */
+        WorkerImport *imports; /* set before worker_start(), resumed by the thread */
         size_t n_imports;
-        const HandoverState *import_state;      /* what imports point into */
+        const HandoverState *import_state; /* what imports point into */
         WorkerExport exports;
 
         bool stopping;
         uint64_t drain_timeout_ms;
         uint64_t drain_deadline;
-        uint64_t settle_deadline;               /* stopping: taking from sealed listeners until (0: not) */
+        uint64_t settle_deadline; /* stopping: taking from sealed listeners until (0: not) */
 
-        _Atomic uint64_t heartbeat;             /* loop iterations; the watchdog checks it moves */
-        _Atomic unsigned generation;            /* of the settings new connections get */
+        _Atomic uint64_t heartbeat;  /* loop iterations; the watchdog checks it moves */
+        _Atomic unsigned generation; /* of the settings new connections get */
         _Atomic bool started;
-        _Atomic bool unlistened;                /* stopping: the listeners left the epoll set */
-        _Atomic bool exported;                  /* restart: exports is complete */
+        _Atomic bool unlistened; /* stopping: the listeners left the epoll set */
+        _Atomic bool exported;   /* restart: exports is complete */
         _Atomic bool exited;
 } Worker;
 

@@ -55,7 +55,8 @@ static bool scope_valid(const char *s, size_t n) {
         size_t n_digits = 0;
         uint64_t v;
 
-        if (n == 0 || n > ADDRESS_SCOPE_MAX || (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
+        if (n == 0 || n > ADDRESS_SCOPE_MAX || (n == 1 && s[0] == '.') ||
+            (n == 2 && s[0] == '.' && s[1] == '.'))
                 return false;
         for (size_t i = 0; i < n; i++) {
                 if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f || strchr("/:%[]", s[i]))
@@ -254,7 +255,8 @@ static void format_in6(const struct sockaddr_in6 *in6, const char *scope, char *
         char ip[INET6_ADDRSTRLEN];
 
         (void)inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof ip);
-        (void)snprintf(buf, size, "[%s%s%s]:%u", ip, scope ? "%" : "", scope ? scope : "", ntohs(in6->sin6_port));
+        (void)snprintf(buf, size, "[%s%s%s]:%u", ip, scope ? "%" : "", scope ? scope : "",
+                       ntohs(in6->sin6_port));
 }
 
 const char *sockaddr_format_local(const struct sockaddr *sa, socklen_t len, const char *scope, char *buf,
@@ -360,11 +362,14 @@ int address_prefix_parse(const char *s, AddressPrefix *ret, const char **ret_rea
                 return fail(ret_reason, "expected an IPv4 or IPv6 address, optionally /BITS");
         bits = max;
         if (slash && parse_uint64(slash + 1, 0, max, &bits) < 0)
-                return fail(ret_reason, p.family == AF_INET ? "prefix length must be 0..32" : "prefix length must be 0..128");
+                return fail(ret_reason, p.family == AF_INET ? "prefix length must be 0..32"
+                                                            : "prefix length must be 0..128");
         p.bits = (uint8_t)bits;
         for (unsigned i = p.bits; i < max; i++)
                 if (p.addr[i / 8] & (0x80 >> (i % 8)))
-                        return fail(ret_reason, "host bits set after the prefix length (e.g. 10.0.0.0/8, not 10.1.2.3/8)");
+                        return fail(
+                                ret_reason,
+                                "host bits set after the prefix length (e.g. 10.0.0.0/8, not 10.1.2.3/8)");
         *ret = p;
         return 0;
 }

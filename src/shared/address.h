@@ -23,28 +23,28 @@
 
 #include "protocol.h"
 
-#define ADDRESS_HOST_MAX 255
-#define ADDRESS_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
-#define ADDRESS_SCOPE_MAX 15    /* IF_NAMESIZE - 1: an interface name, or an index */
+#define ADDRESS_HOST_MAX  255
+#define ADDRESS_PATH_MAX  (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
+#define ADDRESS_SCOPE_MAX 15 /* IF_NAMESIZE - 1: an interface name, or an index */
 
 /* Room for any formatted address, mode prefix included. */
 #define ADDRESS_STRING_MAX (16 + ADDRESS_HOST_MAX + 16)
 
 typedef enum AddressKind {
-        ADDRESS_ANY,    /* :PORT */
-        ADDRESS_INET,   /* HOST:PORT or [V6]:PORT */
-        ADDRESS_UNIX,   /* unix:PATH */
+        ADDRESS_ANY,  /* :PORT */
+        ADDRESS_INET, /* HOST:PORT or [V6]:PORT */
+        ADDRESS_UNIX, /* unix:PATH */
 } AddressKind;
 
 typedef struct ListenAddress {
         ProtocolMode mode;
-        bool proxy;                             /* +proxy: a PROXY protocol header comes first */
+        bool proxy; /* +proxy: a PROXY protocol header comes first */
         AddressKind kind;
-        bool ipv6;                              /* ADDRESS_INET written in brackets */
+        bool ipv6; /* ADDRESS_INET written in brackets */
         uint16_t port;
-        char host[ADDRESS_HOST_MAX + 1];        /* ADDRESS_INET, without brackets or scope */
-        char scope[ADDRESS_SCOPE_MAX + 1];      /* ipv6: "eth0" or "2" for fe80::1%eth0; else empty */
-        char path[ADDRESS_PATH_MAX + 1];        /* ADDRESS_UNIX; '@' starts an abstract name */
+        char host[ADDRESS_HOST_MAX + 1];   /* ADDRESS_INET, without brackets or scope */
+        char scope[ADDRESS_SCOPE_MAX + 1]; /* ipv6: "eth0" or "2" for fe80::1%eth0; else empty */
+        char path[ADDRESS_PATH_MAX + 1];   /* ADDRESS_UNIX; '@' starts an abstract name */
 } ListenAddress;
 
 /* Returns 0, or -EINVAL with *ret_reason (if given) a short static explanation. */
@@ -77,9 +77,9 @@ const char *sockaddr_format_local(const struct sockaddr *sa, socklen_t len, cons
 
 /* An address prefix, "10.0.0.0/8", "2001:db8::/32", or one address ("192.0.2.7", "::1"). */
 typedef struct AddressPrefix {
-        int family;                             /* AF_INET or AF_INET6 */
-        uint8_t bits;                           /* prefix length: 0..32 or 0..128 */
-        uint8_t addr[16];                       /* network order; IPv4 in the first 4 bytes */
+        int family;       /* AF_INET or AF_INET6 */
+        uint8_t bits;     /* prefix length: 0..32 or 0..128 */
+        uint8_t addr[16]; /* network order; IPv4 in the first 4 bytes */
 } AddressPrefix;
 
 #define ADDRESS_PREFIX_STRING_MAX (INET6_ADDRSTRLEN + 4)

@@ -4,8 +4,31 @@
 
 #include "escape.h"
 
-size_t escape_bytes(char *out, size_t out_size, const void *data, size_t len, size_t max_input) {
+/* One byte as it is logged, into tmp (4 bytes); returns its length. */
+static size_t escape_byte(unsigned char c, char tmp[static 4]) {
         static const char hex[] = "0123456789abcdef";
+        /* The bytes with a name of their own after the backslash. */
+        static const char named[128] = {
+                ['\\'] = '\\', ['"'] = '"', ['\n'] = 'n', ['\r'] = 'r', ['\t'] = 't'
+        };
+
+        if (c < sizeof named && named[c]) {
+                tmp[0] = '\\';
+                tmp[1] = named[c];
+                return 2;
+        }
+        if (c >= 0x20 && c < 0x7f) {
+                tmp[0] = (char)c;
+                return 1;
+        }
+        tmp[0] = '\\';
+        tmp[1] = 'x';
+        tmp[2] = hex[c >> 4];
+        tmp[3] = hex[c & 0xf];
+        return 4;
+}
+
+size_t escape_bytes(char *out, size_t out_size, const void *data, size_t len, size_t max_input) {
         const unsigned char *p = data;
         size_t n = 0;
 
@@ -16,29 +39,12 @@ size_t escape_bytes(char *out, size_t out_size, const void *data, size_t len, si
         }
 
         for (size_t i = 0; i < len; i++) {
-                unsigned char c = p[i];
                 char tmp[4];
-                size_t k = 0;
+                size_t k;
 
                 if (i >= max_input)
                         goto truncated;
-
-                switch (c) {
-                case '\\': tmp[k++] = '\\'; tmp[k++] = '\\'; break;
-                case '"':  tmp[k++] = '\\'; tmp[k++] = '"'; break;
-                case '\n': tmp[k++] = '\\'; tmp[k++] = 'n'; break;
-                case '\r': tmp[k++] = '\\'; tmp[k++] = 'r'; break;
-                case '\t': tmp[k++] = '\\'; tmp[k++] = 't'; break;
-                default:
-                        if (c >= 0x20 && c < 0x7f)
-                                tmp[k++] = (char)c;
-                        else {
-                                tmp[k++] = '\\';
-                                tmp[k++] = 'x';
-                                tmp[k++] = hex[c >> 4];
-                                tmp[k++] = hex[c & 0xf];
-                        }
-                }
+                k = escape_byte(p[i], tmp);
 
                 /* Always keep room for "..." and the NUL. */
                 if (n + k + 4 > out_size)

@@ -12,7 +12,7 @@
  */
 
 /* Output needed for max_input bytes, worst case, including "..." and NUL. */
-#define ESCAPE_BUFFER_SIZE(max_input) ((max_input) * 4 + 4)
+#define ESCAPE_BUFFER_SIZE(max_input) ((max_input)*4 + 4)
 
 size_t escape_bytes(char *out, size_t out_size, const void *data, size_t len, size_t max_input);
 

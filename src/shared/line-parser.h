@@ -15,14 +15,14 @@
 /* Four bytes, so that it fits in a connection's 64 (partial is at most max-message + 1,
  * and max-message at most 16 MiB). */
 typedef struct LineParser {
-        uint32_t partial : 31;  /* bytes of the unterminated message seen so far */
-        uint32_t cr : 1;        /* the last of those bytes was a CR */
+        uint32_t partial : 31; /* bytes of the unterminated message seen so far */
+        uint32_t cr : 1;       /* the last of those bytes was a CR */
 } LineParser;
 
 typedef struct LineMessage {
-        const char *data;       /* the message's bytes inside the current chunk (CR/LF excluded) */
-        size_t len;             /* ... and their number */
-        size_t total;           /* the whole message's length, CR/LF excluded; > len if it began earlier */
+        const char *data; /* the message's bytes inside the current chunk (CR/LF excluded) */
+        size_t len;       /* ... and their number */
+        size_t total;     /* the whole message's length, CR/LF excluded; > len if it began earlier */
 } LineMessage;
 
 typedef void (*line_message_fn)(const LineMessage *m, void *userdata);

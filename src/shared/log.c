@@ -16,9 +16,9 @@
 
 /* How a line reaches standard error without ever waiting (see log.h). */
 typedef enum LogSink {
-        LOG_SINK_WRITE,         /* write(2) to fd 2: a regular file, /dev/null, or no log_open() */
-        LOG_SINK_SEND,          /* send(2) with MSG_DONTWAIT on fd 2: a socket, such as the journal's */
-        LOG_SINK_PRIVATE,       /* write(2) to log_fd, fd 2 reopened non-blocking: a pipe, FIFO or tty */
+        LOG_SINK_WRITE,   /* write(2) to fd 2: a regular file, /dev/null, or no log_open() */
+        LOG_SINK_SEND,    /* send(2) with MSG_DONTWAIT on fd 2: a socket, such as the journal's */
+        LOG_SINK_PRIVATE, /* write(2) to log_fd, fd 2 reopened non-blocking: a pipe, FIFO or tty */
 } LogSink;
 
 /* A line, with the byte before it, is written at once or not at all to a pipe. */
@@ -29,13 +29,12 @@ static bool log_to_journal;
 static const char *log_ident = "";
 static LogSink log_sink = LOG_SINK_WRITE;
 static int log_fd = STDERR_FILENO;
-static atomic_ullong log_dropped;       /* lines not written since the last report */
-static atomic_bool log_torn;            /* the last write ended mid-line */
+static atomic_ullong log_dropped; /* lines not written since the last report */
+static atomic_bool log_torn;      /* the last write ended mid-line */
 
 static const char *const level_names[] = {
-        [LOG_EMERG] = "emerg",   [LOG_ALERT] = "alert",   [LOG_CRIT] = "crit",
-        [LOG_ERR] = "error",     [LOG_WARNING] = "warning", [LOG_NOTICE] = "notice",
-        [LOG_INFO] = "info",     [LOG_DEBUG] = "debug",
+        [LOG_EMERG] = "emerg",     [LOG_ALERT] = "alert",   [LOG_CRIT] = "crit", [LOG_ERR] = "error",
+        [LOG_WARNING] = "warning", [LOG_NOTICE] = "notice", [LOG_INFO] = "info", [LOG_DEBUG] = "debug",
 };
 
 /* JOURNAL_STREAM=<dev>:<inode> names the stream systemd connected our stderr to. */
@@ -69,8 +68,10 @@ static void log_sink_open(void) {
                 return;
         fd = open("/proc/self/fd/2", O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
         if (fd < 0) {
-                log_warning_errno(errno, "Cannot reopen standard error non-blocking (%s): a reader that "
-                                  "stops reading will stall ackd", STRERROR(errno));
+                log_warning_errno(errno,
+                                  "Cannot reopen standard error non-blocking (%s): a reader that "
+                                  "stops reading will stall ackd",
+                                  STRERROR(errno));
                 return;
         }
         log_fd = fd;
@@ -150,7 +151,8 @@ static ssize_t log_sink_write(const char *p, size_t n) {
  * line; a pipe or the journal's socket takes all or nothing). True if all of it went.
  */
 static bool log_write_line(char *buf, size_t n) {
-        bool torn = atomic_load_explicit(&log_torn, memory_order_relaxed) && atomic_exchange(&log_torn, false);
+        bool torn =
+                atomic_load_explicit(&log_torn, memory_order_relaxed) && atomic_exchange(&log_torn, false);
         size_t len = n + torn, written;
         ssize_t k;
 
@@ -168,8 +170,10 @@ static bool log_report_dropped(unsigned long long dropped) {
         char buf[1 + LOG_LINE_MAX];
         size_t n = log_prefix(buf + 1, sizeof buf - 1, LOG_WARNING);
 
-        n += (size_t)snprintf(buf + 1 + n, sizeof buf - 1 - n, "%llu log %s dropped: standard error was not "
-                              "taking them\n", dropped, dropped == 1 ? "line" : "lines");
+        n += (size_t)snprintf(buf + 1 + n, sizeof buf - 1 - n,
+                              "%llu log %s dropped: standard error was not "
+                              "taking them\n",
+                              dropped, dropped == 1 ? "line" : "lines");
         return log_write_line(buf, n);
 }
 
@@ -219,7 +223,8 @@ bool ratelimit_below(RateLimit *rl, uint64_t now_usec, unsigned *ret_suppressed)
         uint64_t next = atomic_load_explicit(&rl->next_usec, memory_order_relaxed);
 
         /* Whoever moves next_usec forward gets to log; everyone else counts. */
-        if (now_usec < next || !atomic_compare_exchange_strong(&rl->next_usec, &next, now_usec + rl->interval_usec)) {
+        if (now_usec < next ||
+            !atomic_compare_exchange_strong(&rl->next_usec, &next, now_usec + rl->interval_usec)) {
                 atomic_fetch_add_explicit(&rl->suppressed, 1, memory_order_relaxed);
                 return false;
         }

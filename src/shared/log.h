@@ -68,7 +68,7 @@ int log_level_from_string(const char *s);
 /* Returns -abs(error) (0 when error is 0). */
 int log_internal(int level, int error, const char *format, ...) _printf_(3, 4);
 
-#define log_full_errno(level, error, ...)                                                      \
+#define log_full_errno(level, error, ...) \
         (log_level_enabled(level) ? log_internal((level), (error), __VA_ARGS__) : -abs(error))
 
 #define log_debug(...)   log_full_errno(LOG_DEBUG, 0, __VA_ARGS__)
@@ -92,7 +92,8 @@ typedef struct RateLimit {
         _Atomic unsigned suppressed;
 } RateLimit;
 
-#define RATELIMIT_INIT(interval) { .interval_usec = (interval) }
+#define RATELIMIT_INIT(interval) \
+        { .interval_usec = (interval) }
 
 /* True when a message may be logged now. *ret_suppressed receives the number of
  * messages dropped since the last one that was let through. */

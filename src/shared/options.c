@@ -44,8 +44,8 @@ int option_parser_init(OptionParser *p, const OptionInfo *table, size_t n, unsig
         p->longopts[k] = (struct option){ 0 };
         p->shortopts[s] = '\0';
 
-        optind = 0;     /* 0, not 1: also resets glibc's internal state from an earlier parse */
-        opterr = 0;     /* errors are ours to word */
+        optind = 0; /* 0, not 1: also resets glibc's internal state from an earlier parse */
+        opterr = 0; /* errors are ours to word */
         return 0;
 }
 
@@ -77,10 +77,11 @@ int option_parser_next(OptionParser *p, size_t *ret_id, const char **ret_value, 
         if (c == '?') {
                 if (optopt >= LONG_BASE)
                         return option_error(err, err_size, "option '--%s' takes no value",
-                                    p->table[optopt - LONG_BASE].name);
+                                            p->table[optopt - LONG_BASE].name);
                 if (optopt > 0)
-                        return option_error(err, err_size, "unknown option '-%s'",
-                                            escape_string(quoted, sizeof quoted, (char[]){ (char)optopt, 0 }));
+                        return option_error(
+                                err, err_size, "unknown option '-%s'",
+                                escape_string(quoted, sizeof quoted, (char[]){ (char)optopt, 0 }));
                 return option_error(err, err_size, "unknown option '%s'",
                                     escape_string(quoted, sizeof quoted, p->argv[optind - 1]));
         }
@@ -104,8 +105,10 @@ int option_parser_operands(const OptionParser *p) {
 int option_value_error(char *err, size_t err_size, const OptionInfo *o, const char *value, int r,
                        const char *expected) {
         if (r == -ERANGE)
-                return option_error(err, err_size, "--%s: value '%s' out of range (expected %s)", o->name, value, expected);
-        return option_error(err, err_size, "--%s: invalid value '%s' (expected %s)", o->name, value, expected);
+                return option_error(err, err_size, "--%s: value '%s' out of range (expected %s)", o->name,
+                                    value, expected);
+        return option_error(err, err_size, "--%s: invalid value '%s' (expected %s)", o->name, value,
+                            expected);
 }
 
 void option_print_wrapped(FILE *f, const char *text, int column, int indent, int width) {

@@ -41,12 +41,12 @@
 #define OPTIONS_HELP_WIDTH  79
 
 typedef struct OptionInfo {
-        const char *name;               /* long name, without "--" */
-        int short_name;                 /* 'x', or 0 for none */
-        const char *argument;           /* placeholder shown in --help, e.g. "N"; NULL: a flag */
-        const char *default_value;      /* shown in --help; NULL: none */
-        unsigned flags;                 /* caller-defined bits, matched against a mask */
-        const char *help;               /* one sentence or two, no final period */
+        const char *name;          /* long name, without "--" */
+        int short_name;            /* 'x', or 0 for none */
+        const char *argument;      /* placeholder shown in --help, e.g. "N"; NULL: a flag */
+        const char *default_value; /* shown in --help; NULL: none */
+        unsigned flags;            /* caller-defined bits, matched against a mask */
+        const char *help;          /* one sentence or two, no final period */
 } OptionInfo;
 
 typedef struct OptionParser {
@@ -83,7 +83,8 @@ int option_error(char *err, size_t err_size, const char *format, ...) _printf_(3
 /*
  * Formats the one-line error for a bad value, naming the option:
  *   "--port: invalid value 'x' (expected 1..65535)", or, when r is -ERANGE,
- *   "--port: value '70000' out of range (expected 1..65535)". Returns -EINVAL, so it can end a parse function.
+ *   "--port: value '70000' out of range (expected 1..65535)". Returns -EINVAL, so it can end a parse
+ * function.
  */
 int option_value_error(char *err, size_t err_size, const OptionInfo *o, const char *value, int r,
                        const char *expected);

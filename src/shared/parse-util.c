@@ -49,9 +49,12 @@ int parse_size(const char *s, uint64_t min, uint64_t max, uint64_t *ret) {
                 uint64_t factor;
         } units[] = {
                 { "", 1 },
-                { "K", UINT64_C(1) << 10 }, { "KiB", UINT64_C(1) << 10 },
-                { "M", UINT64_C(1) << 20 }, { "MiB", UINT64_C(1) << 20 },
-                { "G", UINT64_C(1) << 30 }, { "GiB", UINT64_C(1) << 30 },
+                { "K", UINT64_C(1) << 10 },
+                { "KiB", UINT64_C(1) << 10 },
+                { "M", UINT64_C(1) << 20 },
+                { "MiB", UINT64_C(1) << 20 },
+                { "G", UINT64_C(1) << 30 },
+                { "GiB", UINT64_C(1) << 30 },
         };
         uint64_t v;
         int n;
@@ -79,8 +82,8 @@ int parse_duration_ms(const char *s, uint64_t min_ms, uint64_t max_ms, uint64_t 
                 const char *suffix;
                 uint64_t ms;
         } units[] = {
-                { "", 1000 },  { "s", 1000 },      { "sec", 1000 }, { "ms", 1 },
-                { "m", 60000 }, { "min", 60000 },  { "h", 3600000 },
+                { "", 1000 },   { "s", 1000 },    { "sec", 1000 },  { "ms", 1 },
+                { "m", 60000 }, { "min", 60000 }, { "h", 3600000 },
         };
         uint64_t whole, frac = 0, frac_scale = 1;
         const char *p = s;
@@ -96,7 +99,7 @@ int parse_duration_ms(const char *s, uint64_t min_ms, uint64_t max_ms, uint64_t 
         if (*p == '.') {
                 p++;
                 for (n = 0; *p >= '0' && *p <= '9'; p++, n++) {
-                        if (n >= 9)     /* beyond nanoseconds: meaningless, refuse */
+                        if (n >= 9) /* beyond nanoseconds: meaningless, refuse */
                                 return -EINVAL;
                         frac = frac * 10 + (uint64_t)(*p - '0');
                         frac_scale *= 10;

@@ -6,28 +6,32 @@
 #include <errno.h>
 #include <string.h>
 
-#define ACK_DEFAULT_PORT     9999
-#define ACK_DEFAULT_TEXT     "ACK!"
-#define ACK_TEXT_MAX         255     /* bytes in --ack */
-#define ACK_MESSAGE_MAX      (16u * 1024 * 1024)
+#define ACK_DEFAULT_PORT 9999
+#define ACK_DEFAULT_TEXT "ACK!"
+#define ACK_TEXT_MAX     255 /* bytes in --ack */
+#define ACK_MESSAGE_MAX  (16u * 1024 * 1024)
 
-#define REPLY_ERR_BUSY       "ERR busy\n"
-#define REPLY_ERR_TOO_LONG   "ERR message too long\n"
+#define REPLY_ERR_BUSY     "ERR busy\n"
+#define REPLY_ERR_TOO_LONG "ERR message too long\n"
 
 typedef enum ProtocolMode {
-        PROTOCOL_ONESHOT,       /* one message per connection, reply without LF, then close */
-        PROTOCOL_LINE,          /* LF-terminated messages, pipelined, reply plus LF each */
-        PROTOCOL_METRICS,       /* not an ack protocol: a listener for ackd's own metrics (HTTP) */
+        PROTOCOL_ONESHOT, /* one message per connection, reply without LF, then close */
+        PROTOCOL_LINE,    /* LF-terminated messages, pipelined, reply plus LF each */
+        PROTOCOL_METRICS, /* not an ack protocol: a listener for ackd's own metrics (HTTP) */
         _PROTOCOL_MAX,
         _PROTOCOL_INVALID = -EINVAL,
 } ProtocolMode;
 
 static inline const char *protocol_mode_to_string(ProtocolMode m) {
         switch (m) {
-        case PROTOCOL_ONESHOT: return "oneshot";
-        case PROTOCOL_LINE:    return "line";
-        case PROTOCOL_METRICS: return "metrics";
-        default:               return NULL;
+        case PROTOCOL_ONESHOT:
+                return "oneshot";
+        case PROTOCOL_LINE:
+                return "line";
+        case PROTOCOL_METRICS:
+                return "metrics";
+        default:
+                return NULL;
         }
 }
 

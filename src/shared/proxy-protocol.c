@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The PROXY protocol parser; the decisions are listed in
- * proxy-protocol.h (the builders are in proxy-protocol-format.c). Each call rescans from the first byte: a header is short
- * (a v1 line is at most 107 bytes, a v2 header is walked by its TLV lengths),
- * and holding no state is what lets a connection keep nothing but the bytes.
+ * proxy-protocol.h (the builders are in proxy-protocol-format.c). Each call rescans from the first byte: a
+ * header is short (a v1 line is at most 107 bytes, a v2 header is walked by its TLV lengths), and holding no
+ * state is what lets a connection keep nothing but the bytes.
  *
  * Version 1 is read one byte at a time by small scanners (address, port) that
  * refuse a byte as soon as no valid field can start with what they have seen;

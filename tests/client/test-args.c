@@ -31,7 +31,7 @@ static Result *parse(Command command, ...) {
 
         ck_assert_ptr_nonnull(res);
         va_start(ap, command);
-        for (char *s; (s = va_arg(ap, char *)); )
+        for (char *s; (s = va_arg(ap, char *));)
                 argv[argc++] = s;
         va_end(ap);
         argv[argc] = NULL;
@@ -106,7 +106,8 @@ START_TEST(test_expected_reply_follows_mode_ack_and_expect) {
         ck_assert_mem_eq(res->a.expect, "OK\n", 3);
         done(res);
 
-        res = parse(COMMAND_BENCH, "bench", "-m", "line", "--message", "PING", "--expect", "+PONG\\r\\n", NULL);
+        res = parse(COMMAND_BENCH, "bench", "-m", "line", "--message", "PING", "--expect", "+PONG\\r\\n",
+                    NULL);
         ck_assert_int_eq(res->r, 0);
         ck_assert_uint_eq(res->a.expect_len, 7);
         ck_assert_mem_eq(res->a.expect, "+PONG\r\n", 7);
@@ -153,8 +154,9 @@ START_TEST(test_bench_defaults) {
 END_TEST
 
 START_TEST(test_bench_values) {
-        Result *res = parse(COMMAND_BENCH, "bench", "-c", "8", "-n", "1000", "-m", "line", "--depth", "16", "-t",
-                            "2", "--size", "1K", "--rate", "5000", "--json", "--timeout", "250ms", NULL);
+        Result *res =
+                parse(COMMAND_BENCH, "bench", "-c", "8", "-n", "1000", "-m", "line", "--depth", "16", "-t",
+                      "2", "--size", "1K", "--rate", "5000", "--json", "--timeout", "250ms", NULL);
         ClientArgs *a = &res->a;
 
         ck_assert_int_eq(res->r, 0);
@@ -172,8 +174,8 @@ START_TEST(test_bench_values) {
 END_TEST
 
 START_TEST(test_sources) {
-        Result *res = parse(COMMAND_BENCH, "bench", "--idle", "10", "--source", "127.0.0.2", "--source", "[::1]",
-                            NULL);
+        Result *res = parse(COMMAND_BENCH, "bench", "--idle", "10", "--source", "127.0.0.2", "--source",
+                            "[::1]", NULL);
 
         ck_assert_int_eq(res->r, 0);
         ck_assert_uint_eq(res->a.n_sources, 2);
@@ -202,7 +204,7 @@ START_TEST(test_proxy) {
                 res = parse(COMMAND_SEND, "ackc", "--proxy", versions[i].value, "x", NULL);
                 ck_assert_int_eq(res->r, 0);
                 ck_assert_int_eq(res->a.proxy, versions[i].mode);
-                ck_assert_uint_eq(res->a.proxy_source.len, 0);     /* the connection's own */
+                ck_assert_uint_eq(res->a.proxy_source.len, 0); /* the connection's own */
                 done(res);
                 res = parse(COMMAND_BENCH, "bench", "--proxy", versions[i].value, "-m", "line", NULL);
                 ck_assert_int_eq(res->r, 0);
@@ -234,14 +236,26 @@ END_TEST
 START_TEST(test_proxy_errors) {
         /* An address and a port, in the one spelling ackd logs them in. */
         static const char *const bad_sources[] = {
-                "203.0.113.7", "203.0.113.7:", "203.0.113.7:65536", "203.0.113.7:-1", "203.0.113.7:05",
-                "2001:db8::7:80", "[2001:db8::7]", "[2001:db8::7]:x", "localhost:80", "unix:/x", "unix",
-                "[::ffff:192.0.2.1]:80", "1.2.3:4", "",
+                "203.0.113.7",
+                "203.0.113.7:",
+                "203.0.113.7:65536",
+                "203.0.113.7:-1",
+                "203.0.113.7:05",
+                "2001:db8::7:80",
+                "[2001:db8::7]",
+                "[2001:db8::7]:x",
+                "localhost:80",
+                "unix:/x",
+                "unix",
+                "[::ffff:192.0.2.1]:80",
+                "1.2.3:4",
+                "",
         };
 
         assert_usage_error(parse(COMMAND_SEND, "ackc", "--proxy", "v3", "x", NULL),
                            "--proxy: invalid value 'v3' (expected v1, v2 or local)");
-        assert_usage_error(parse(COMMAND_SEND, "ackc", "--proxy", "V1", "x", NULL), "--proxy: invalid value 'V1'");
+        assert_usage_error(parse(COMMAND_SEND, "ackc", "--proxy", "V1", "x", NULL),
+                           "--proxy: invalid value 'V1'");
         assert_usage_error(parse(COMMAND_BENCH, "bench", "--proxy", "", NULL), "--proxy: invalid value ''");
         assert_usage_error(parse(COMMAND_SEND, "ackc", "--proxy", NULL), "--proxy");
 
@@ -249,24 +263,29 @@ START_TEST(test_proxy_errors) {
                 char needle[64];
 
                 (void)snprintf(needle, sizeof needle, "--proxy-source: invalid value '%s'", bad_sources[i]);
-                assert_usage_error(parse(COMMAND_SEND, "ackc", "--proxy", "v2", "--proxy-source", bad_sources[i],
-                                         "x", NULL), needle);
+                assert_usage_error(parse(COMMAND_SEND, "ackc", "--proxy", "v2", "--proxy-source",
+                                         bad_sources[i], "x", NULL),
+                                   needle);
         }
 
         assert_usage_error(parse(COMMAND_SEND, "ackc", "--proxy-source", "192.0.2.1:1", "x", NULL),
                            "--proxy-source needs --proxy v1 or v2");
         assert_usage_error(parse(COMMAND_BENCH, "bench", "--proxy-source", "192.0.2.1:1", NULL),
                            "--proxy-source needs --proxy v1 or v2");
-        assert_usage_error(parse(COMMAND_SEND, "ackc", "--proxy", "local", "--proxy-source", "192.0.2.1:1", "x",
-                                 NULL), "--proxy-source cannot be combined with --proxy local");
-        assert_usage_error(parse(COMMAND_BENCH, "bench", "-u", "/x", "--proxy", "v2", "--proxy-source", "192.0.2.1:1",
-                                 NULL), "--proxy-source cannot be combined with --unix");
+        assert_usage_error(
+                parse(COMMAND_SEND, "ackc", "--proxy", "local", "--proxy-source", "192.0.2.1:1", "x", NULL),
+                "--proxy-source cannot be combined with --proxy local");
+        assert_usage_error(parse(COMMAND_BENCH, "bench", "-u", "/x", "--proxy", "v2", "--proxy-source",
+                                 "192.0.2.1:1", NULL),
+                           "--proxy-source cannot be combined with --unix");
 }
 END_TEST
 
 START_TEST(test_bad_values_name_the_option) {
-        assert_usage_error(parse(COMMAND_BENCH, "bench", "-c", "abc", NULL), "--connections: invalid value 'abc'");
-        assert_usage_error(parse(COMMAND_BENCH, "bench", "-c", "0", NULL), "--connections: value '0' out of range");
+        assert_usage_error(parse(COMMAND_BENCH, "bench", "-c", "abc", NULL),
+                           "--connections: invalid value 'abc'");
+        assert_usage_error(parse(COMMAND_BENCH, "bench", "-c", "0", NULL),
+                           "--connections: value '0' out of range");
         assert_usage_error(parse(COMMAND_BENCH, "bench", "-d", "forever", NULL), "--duration");
         assert_usage_error(parse(COMMAND_BENCH, "bench", "--size", "17M", NULL), "--size");
         assert_usage_error(parse(COMMAND_BENCH, "bench", "--depth", "5000", NULL), "--depth");
@@ -275,7 +294,8 @@ START_TEST(test_bad_values_name_the_option) {
         assert_usage_error(parse(COMMAND_BENCH, "bench", "--source", "localhost", NULL), "--source");
         assert_usage_error(parse(COMMAND_SEND, "ackc", "-p", "65536", "x", NULL), "--port");
         assert_usage_error(parse(COMMAND_SEND, "ackc", "-p", "0", "x", NULL), "--port");
-        assert_usage_error(parse(COMMAND_SEND, "ackc", "-m", "udp", "x", NULL), "--mode: invalid value 'udp'");
+        assert_usage_error(parse(COMMAND_SEND, "ackc", "-m", "udp", "x", NULL),
+                           "--mode: invalid value 'udp'");
         assert_usage_error(parse(COMMAND_SEND, "ackc", "--timeout", "0", "x", NULL), "--timeout");
         assert_usage_error(parse(COMMAND_SEND, "ackc", "--expect", "\\q", "x", NULL), "--expect");
         assert_usage_error(parse(COMMAND_SEND, "ackc", "--expect", "", "x", NULL), "--expect");
@@ -284,7 +304,8 @@ START_TEST(test_bad_values_name_the_option) {
 END_TEST
 
 START_TEST(test_options_of_the_other_command_are_unknown) {
-        assert_usage_error(parse(COMMAND_SEND, "ackc", "--depth", "2", "x", NULL), "unknown option '--depth'");
+        assert_usage_error(parse(COMMAND_SEND, "ackc", "--depth", "2", "x", NULL),
+                           "unknown option '--depth'");
         assert_usage_error(parse(COMMAND_SEND, "ackc", "-c", "2", "x", NULL), "unknown option '-c'");
         assert_usage_error(parse(COMMAND_BENCH, "bench", "-q", NULL), "unknown option '-q'");
         assert_usage_error(parse(COMMAND_BENCH, "bench", "hello", NULL), "unexpected argument 'hello'");
@@ -300,12 +321,15 @@ START_TEST(test_conflicts_are_refused) {
                            "--idle cannot be combined with --connections");
         assert_usage_error(parse(COMMAND_BENCH, "bench", "--idle", "5", "--rate", "5", NULL), "--idle");
         assert_usage_error(parse(COMMAND_BENCH, "bench", "--depth", "4", NULL), "line mode only");
-        assert_usage_error(parse(COMMAND_BENCH, "bench", "-u", "/x", "--source", "127.0.0.2", NULL), "--source");
+        assert_usage_error(parse(COMMAND_BENCH, "bench", "-u", "/x", "--source", "127.0.0.2", NULL),
+                           "--source");
         assert_usage_error(parse(COMMAND_BENCH, "bench", "-c", "2", "-t", "3", NULL), "more threads");
-        assert_usage_error(parse(COMMAND_BENCH, "bench", "-m", "line", "-c", "10000", "--depth", "4096", NULL),
-                           "in flight");
+        assert_usage_error(
+                parse(COMMAND_BENCH, "bench", "-m", "line", "-c", "10000", "--depth", "4096", NULL),
+                "in flight");
         assert_usage_error(parse(COMMAND_BENCH, "bench", "--size", "0", NULL), "empty message");
-        assert_usage_error(parse(COMMAND_BENCH, "bench", "-m", "line", "--message", "a\\nb", NULL), "newline");
+        assert_usage_error(parse(COMMAND_BENCH, "bench", "-m", "line", "--message", "a\\nb", NULL),
+                           "newline");
         assert_usage_error(parse(COMMAND_SEND, "ackc", "-u", "/x", "-p", "5", "x", NULL), "--unix");
         assert_usage_error(parse(COMMAND_SEND, "ackc", "--ack", "A", "--expect", "B", "x", NULL),
                            "--expect cannot be combined with --ack");

@@ -19,11 +19,11 @@ static Histogram *new_histogram(void) {
         return h;
 }
 
-#define assert_percentile(h, p, expected)                                                                   \
-        do {                                                                                                \
-                uint64_t _v = histogram_percentile((h), (p));                                               \
-                ck_assert_msg(_v == (uint64_t)(expected), "p%g = %llu, expected %llu", (double)(p),         \
-                              (unsigned long long)_v, (unsigned long long)(expected));                      \
+#define assert_percentile(h, p, expected)                                                           \
+        do {                                                                                        \
+                uint64_t _v = histogram_percentile((h), (p));                                       \
+                ck_assert_msg(_v == (uint64_t)(expected), "p%g = %llu, expected %llu", (double)(p), \
+                              (unsigned long long)_v, (unsigned long long)(expected));              \
         } while (0)
 
 START_TEST(test_empty_histogram_reports_zero) {
@@ -49,9 +49,9 @@ START_TEST(test_values_1_to_100_give_exact_percentiles) {
         assert_percentile(h, 50, 50);
         assert_percentile(h, 90, 90);
         assert_percentile(h, 99, 99);
-        assert_percentile(h, 99.9, 100);        /* rank ceil(99.9) = 100 */
+        assert_percentile(h, 99.9, 100); /* rank ceil(99.9) = 100 */
         assert_percentile(h, 100, 100);
-        ck_assert_uint_eq(histogram_mean(h), 50);       /* 5050 / 100, rounded down */
+        ck_assert_uint_eq(histogram_mean(h), 50); /* 5050 / 100, rounded down */
         ck_assert_uint_eq(h->min, 1);
         ck_assert_uint_eq(h->max, 100);
         free(h);
@@ -65,9 +65,9 @@ START_TEST(test_rank_rounding_at_99_9_of_1000) {
          * push it to 1000. 999 samples of 5, then one of 7. */
         histogram_record_n(h, 5, 999);
         histogram_record(h, 7);
-        assert_percentile(h, 99.9, 5);          /* rank 999 */
-        assert_percentile(h, 99.91, 7);         /* rank ceil(999.1) = 1000 */
-        assert_percentile(h, 0.1, 5);           /* rank 1 */
+        assert_percentile(h, 99.9, 5);  /* rank 999 */
+        assert_percentile(h, 99.91, 7); /* rank ceil(999.1) = 1000 */
+        assert_percentile(h, 0.1, 5);   /* rank 1 */
         free(h);
 }
 END_TEST
@@ -92,8 +92,8 @@ START_TEST(test_bimodal_set_has_exact_tail) {
         histogram_record_n(h, 100, 990);
         histogram_record_n(h, 1000000, 10);
         assert_percentile(h, 50, 100);
-        assert_percentile(h, 99, 100);          /* rank 990: the last fast one */
-        assert_percentile(h, 99.1, 1000000);    /* rank 991: the first slow one */
+        assert_percentile(h, 99, 100);       /* rank 990: the last fast one */
+        assert_percentile(h, 99.1, 1000000); /* rank 991: the first slow one */
         assert_percentile(h, 99.9, 1000000);
         assert_percentile(h, 100, 1000000);
         free(h);
@@ -105,7 +105,7 @@ START_TEST(test_bucket_tops_are_exact) {
         uint64_t tops[5];
 
         /* Values at the top of their bucket are reported exactly at any magnitude. */
-        tops[0] = histogram_bucket_high(histogram_index(1000));                 /* 1003 */
+        tops[0] = histogram_bucket_high(histogram_index(1000)); /* 1003 */
         tops[1] = histogram_bucket_high(histogram_index(54321));
         tops[2] = histogram_bucket_high(histogram_index(2500000));
         tops[3] = histogram_bucket_high(histogram_index(UINT64_C(3000000000)));
@@ -165,11 +165,10 @@ START_TEST(test_relative_error_is_below_one_percent) {
                 v >>= x % 37;
                 histogram_init(h);
                 histogram_record(h, v);
-                histogram_record(h, HISTOGRAM_MAX);     /* so the cap at max does not hide the bucket */
+                histogram_record(h, HISTOGRAM_MAX); /* so the cap at max does not hide the bucket */
                 ck_assert_uint_ge(histogram_percentile(h, 50), v);
-                ck_assert_msg(histogram_percentile(h, 50) - v <= v / 128,
-                              "%llu reported as %llu", (unsigned long long)v,
-                              (unsigned long long)histogram_percentile(h, 50));
+                ck_assert_msg(histogram_percentile(h, 50) - v <= v / 128, "%llu reported as %llu",
+                              (unsigned long long)v, (unsigned long long)histogram_percentile(h, 50));
         }
         free(h);
 }

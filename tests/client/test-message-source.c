@@ -103,11 +103,11 @@ START_TEST(test_lines_without_their_newline) {
         put(p.w, "one\ntwo\r\n\n\nlast");
         close(p.w);
         expect_message(&s, "one", 3);
-        expect_message(&s, "two\r", 4);         /* only the LF is the line's end */
+        expect_message(&s, "two\r", 4); /* only the LF is the line's end */
         expect_message(&s, "", 0);
         expect_message(&s, "", 0);
         ck_assert(!message_source_exhausted(&s));
-        expect_message(&s, "last", 4);          /* unterminated, at EOF */
+        expect_message(&s, "last", 4); /* unterminated, at EOF */
         ck_assert_int_eq(message_source_next_blocking(&s, &m), 0);
         ck_assert(message_source_exhausted(&s));
         ck_assert_int_eq(message_source_fd(&s), -1);
@@ -165,7 +165,7 @@ START_TEST(test_the_longest_line_passes_and_one_more_byte_does_not) {
         ck_assert(m.data[0] == 'x' && m.data[m.len - 1] == 'x');
         expect_message(&s, "ok", 2);
         ck_assert_int_eq(message_source_next_blocking(&s, &m), -E2BIG);
-        ck_assert_uint_eq(s.lineno + 1, 3);     /* the line that is too long */
+        ck_assert_uint_eq(s.lineno + 1, 3); /* the line that is too long */
         message_source_done(&s);
         close(p.r);
         reap(child);

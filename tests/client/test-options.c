@@ -15,26 +15,28 @@
 
 enum { CMD_A = 1 << 0, CMD_B = 1 << 1 };
 
-#define TEST_OPTIONS(X)                                                                                        \
-        X(PORT, "port", 'p', "PORT", "9999", CMD_A | CMD_B, "Port to connect to")                              \
-        X(COUNT_A, "count", 'c', "N", "1", CMD_A, "How many, for A")                                            \
-        X(CONFIG_B, "config", 'c', "FILE", NULL, CMD_B, "Configuration file, for B")                            \
-        X(QUIET, "quiet", 'q', NULL, NULL, CMD_A, "Say nothing")                                                \
-        X(LONG_ONLY, "a-rather-long-option-name", 0, "SOME-ARGUMENT", NULL, CMD_A,                            \
-          "A description long enough that it has to be wrapped over more than one line of the help "          \
-          "output, at word boundaries, never beyond the seventy-ninth column")                                \
+#define TEST_OPTIONS(X)                                                                              \
+        X(PORT, "port", 'p', "PORT", "9999", CMD_A | CMD_B, "Port to connect to")                    \
+        X(COUNT_A, "count", 'c', "N", "1", CMD_A, "How many, for A")                                 \
+        X(CONFIG_B, "config", 'c', "FILE", NULL, CMD_B, "Configuration file, for B")                 \
+        X(QUIET, "quiet", 'q', NULL, NULL, CMD_A, "Say nothing")                                     \
+        X(LONG_ONLY, "a-rather-long-option-name", 0, "SOME-ARGUMENT", NULL, CMD_A,                   \
+          "A description long enough that it has to be wrapped over more than one line of the help " \
+          "output, at word boundaries, never beyond the seventy-ninth column")                       \
         X(HELP, "help", 'h', NULL, NULL, CMD_A | CMD_B, "Print this help and exit")
 
 enum {
 #define AS_ENUM(id, ...) OPT_##id,
         TEST_OPTIONS(AS_ENUM)
 #undef AS_ENUM
-        _OPT_MAX,
+                _OPT_MAX,
 };
 
 static const OptionInfo table[_OPT_MAX] = {
-#define AS_INFO(id, n, s, a, d, f, h)                                                                          \
-        [OPT_##id] = { .name = n, .short_name = s, .argument = a, .default_value = d, .flags = f, .help = h },
+#define AS_INFO(id, n, s, a, d, f, h)                                                                \
+        [OPT_##id] = {                                                                               \
+                .name = n, .short_name = s, .argument = a, .default_value = d, .flags = f, .help = h \
+        },
         TEST_OPTIONS(AS_INFO)
 #undef AS_INFO
 };
@@ -132,7 +134,8 @@ END_TEST
 START_TEST(test_value_error_names_the_option) {
         char err[128];
 
-        ck_assert_int_eq(option_value_error(err, sizeof err, &table[OPT_PORT], "x", -EINVAL, "1..65535"), -EINVAL);
+        ck_assert_int_eq(option_value_error(err, sizeof err, &table[OPT_PORT], "x", -EINVAL, "1..65535"),
+                         -EINVAL);
         ck_assert_str_eq(err, "--port: invalid value 'x' (expected 1..65535)");
         option_value_error(err, sizeof err, &table[OPT_PORT], "70000", -ERANGE, "1..65535");
         ck_assert_str_eq(err, "--port: value '70000' out of range (expected 1..65535)");
@@ -162,7 +165,8 @@ static char *help_of(unsigned mask) {
 START_TEST(test_help_lists_the_command_options_with_defaults) {
         char *a = help_of(CMD_A), *b = help_of(CMD_B);
 
-        ck_assert_ptr_nonnull(strstr(a, "  -p, --port=PORT               Port to connect to (default: 9999)\n"));
+        ck_assert_ptr_nonnull(
+                strstr(a, "  -p, --port=PORT               Port to connect to (default: 9999)\n"));
         ck_assert_ptr_nonnull(strstr(a, "  -q, --quiet                   Say nothing\n"));
         ck_assert_ptr_nonnull(strstr(a, "--count=N"));
         ck_assert_ptr_null(strstr(a, "--config"));
@@ -180,7 +184,8 @@ START_TEST(test_help_wraps_at_79_columns) {
         for (char *line = a, *nl; *line; line = nl + 1) {
                 nl = strchr(line, '\n');
                 ck_assert_ptr_nonnull(nl);
-                ck_assert_msg(nl - line <= OPTIONS_HELP_WIDTH, "line too long: %.*s", (int)(nl - line), line);
+                ck_assert_msg(nl - line <= OPTIONS_HELP_WIDTH, "line too long: %.*s", (int)(nl - line),
+                              line);
                 /* Continuation lines are indented to the description column. */
                 if (line[0] == ' ' && line[2] != '-' && line[6] != '-')
                         ck_assert_int_eq((int)strspn(line, " "), OPTIONS_HELP_COLUMN);

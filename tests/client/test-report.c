@@ -63,13 +63,13 @@ START_TEST(test_json_has_stable_keys_and_values) {
         x->result.completed = 1000;
         x->result.connected = 50;
         for (int i = 0; i < 1000; i++)
-                histogram_record(&x->result.hist, 100);         /* 100 ns = 0.1 us */
+                histogram_record(&x->result.hist, 100); /* 100 ns = 0.1 us */
         j = render(&x->report, true);
 
         ck_assert_int_eq(j[0], '{');
         ck_assert_int_eq(j[strlen(j) - 2], '}');
         ck_assert_int_eq(j[strlen(j) - 1], '\n');
-        ck_assert_ptr_eq(strchr(j, '\n'), j + strlen(j) - 1);           /* one line */
+        ck_assert_ptr_eq(strchr(j, '\n'), j + strlen(j) - 1); /* one line */
         assert_contains(j, "\"mode\":\"line\"");
         assert_contains(j, "\"target\":\"127.0.0.1:9999\"");
         assert_contains(j, "\"connections\":50,");
@@ -78,10 +78,12 @@ START_TEST(test_json_has_stable_keys_and_values) {
         assert_contains(j, "\"requests\":1000,");
         assert_contains(j, "\"sent\":1000,");
         assert_contains(j, "\"throughput_per_s\":500.0,");
-        assert_contains(j, "\"latency_us\":{\"p50\":0.100,\"p90\":0.100,\"p99\":0.100,\"p99_9\":0.100,\"max\":0.100,"
-                           "\"mean\":0.100}");
-        assert_contains(j, "\"errors\":{\"refused\":0,\"reset\":0,\"timeout\":0,\"closed\":0,\"wrong_reply\":0,"
-                           "\"busy\":0,\"err\":0,\"other\":0},\"errors_total\":0,");
+        assert_contains(
+                j, "\"latency_us\":{\"p50\":0.100,\"p90\":0.100,\"p99\":0.100,\"p99_9\":0.100,\"max\":0.100,"
+                   "\"mean\":0.100}");
+        assert_contains(j,
+                        "\"errors\":{\"refused\":0,\"reset\":0,\"timeout\":0,\"closed\":0,\"wrong_reply\":0,"
+                        "\"busy\":0,\"err\":0,\"other\":0},\"errors_total\":0,");
         assert_contains(j, "\"rate_per_s\":null");
         assert_contains(j, "\"idle\":null}");
         free(j);

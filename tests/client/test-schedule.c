@@ -10,17 +10,17 @@
 
 #include "schedule.h"
 
-#define T0 5000000000ull        /* any origin but 0 */
+#define T0  5000000000ull /* any origin but 0 */
 #define SEC 1000000000ull
 
 static const uint64_t rates[] = { 1, 3, 7, 1000, 999983, 1000000000 };
 static const unsigned threads[] = { 1, 2, 3, 7 };
 
 /* ck_assert_*() records every call; in the loops below only a failure is worth a record. */
-#define expect_eq(a, b, ...)                                                           \
-        do {                                                                            \
-                if ((a) != (b))                                                         \
-                        ck_abort_msg(__VA_ARGS__);                                      \
+#define expect_eq(a, b, ...)                       \
+        do {                                       \
+                if ((a) != (b))                    \
+                        ck_abort_msg(__VA_ARGS__); \
         } while (0)
 
 static Schedule sched(uint64_t rate, unsigned id, unsigned n_threads) {
@@ -51,11 +51,13 @@ START_TEST(test_due_is_the_inverse_of_time) {
                                 for (uint64_t i = 0; i < 2000; i++) {
                                         uint64_t at = schedule_time(&s, i);
 
-                                        expect_eq(schedule_due(&s, at), i + 1, "rate %llu, thread %u of %u: "
+                                        expect_eq(schedule_due(&s, at), i + 1,
+                                                  "rate %llu, thread %u of %u: "
                                                   "request %llu not due at its time",
                                                   (unsigned long long)rates[r], id, threads[t],
                                                   (unsigned long long)i);
-                                        expect_eq(schedule_due(&s, at - 1), i, "rate %llu, thread %u of %u: "
+                                        expect_eq(schedule_due(&s, at - 1), i,
+                                                  "rate %llu, thread %u of %u: "
                                                   "request %llu due before its time",
                                                   (unsigned long long)rates[r], id, threads[t],
                                                   (unsigned long long)i);
@@ -95,11 +97,11 @@ START_TEST(test_threads_share_one_schedule) {
 END_TEST
 
 START_TEST(test_nothing_is_due_from_the_end_on) {
-        Schedule s = sched(1000, 1, 2);         /* requests at T0 + 1ms, 3ms, 5ms, ... */
+        Schedule s = sched(1000, 1, 2); /* requests at T0 + 1ms, 3ms, 5ms, ... */
 
         s.end = T0 + 5000000;
         ck_assert_uint_eq(schedule_due(&s, T0 + 4999999), 2);
-        ck_assert_uint_eq(schedule_due(&s, s.end), 2);          /* the one at 5ms is not */
+        ck_assert_uint_eq(schedule_due(&s, s.end), 2); /* the one at 5ms is not */
         ck_assert_uint_eq(schedule_due(&s, s.end + 10 * SEC), 2);
         s.end = T0 + 5000001;
         ck_assert_uint_eq(schedule_due(&s, s.end + 10 * SEC), 3);
@@ -154,7 +156,7 @@ START_TEST(test_open_loop_is_bounded_by_due_and_budget) {
         ck_assert_uint_eq(schedule_available(&s, T0 + SEC, UINT64_MAX, 0), 1001);
         ck_assert_uint_eq(schedule_available(&s, T0 + SEC, UINT64_MAX, 1000), 1);
         ck_assert_uint_eq(schedule_available(&s, T0 + SEC, UINT64_MAX, 1001), 0);
-        ck_assert_uint_eq(schedule_available(&s, T0 + SEC, UINT64_MAX, 5000), 0);      /* ahead: never negative */
+        ck_assert_uint_eq(schedule_available(&s, T0 + SEC, UINT64_MAX, 5000), 0); /* ahead: never negative */
         ck_assert_uint_eq(schedule_available(&s, T0 + SEC, 600, 0), 600);
         ck_assert_uint_eq(schedule_available(&s, T0 + SEC, 600, 600), 0);
         s.end = T0 + 10000000;

@@ -52,10 +52,10 @@ END_TEST
 START_TEST(test_hex_and_octal_escapes) {
         assert_decodes("\\x41\\x4a", "AJ", 2);
         assert_decodes("\\xff", "\xff", 1);
-        assert_decodes("\\x7zz", "\x07zz", 3);          /* one hex digit is enough */
-        assert_decodes("\\x414", "A4", 2);              /* at most two */
+        assert_decodes("\\x7zz", "\x07zz", 3); /* one hex digit is enough */
+        assert_decodes("\\x414", "A4", 2);     /* at most two */
         assert_decodes("\\101\\0", "A\0", 2);
-        assert_decodes("\\1234", "S4", 2);              /* at most three octal digits */
+        assert_decodes("\\1234", "S4", 2); /* at most three octal digits */
         assert_decodes("\\377", "\xff", 1);
 }
 END_TEST

@@ -17,5 +17,5 @@ static inline uint64_t xorshift(uint64_t *state) {
         return *state = x;
 }
 
-#define assert_contains(haystack, needle)                                                               \
+#define assert_contains(haystack, needle) \
         ck_assert_msg(strstr((haystack), (needle)), "'%s' does not contain '%s'", (haystack), (needle))

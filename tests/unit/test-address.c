@@ -18,9 +18,9 @@ typedef struct GoodAddress {
         AddressKind kind;
         bool ipv6;
         uint16_t port;
-        const char *host;       /* ADDRESS_INET */
-        const char *path;       /* ADDRESS_UNIX */
-        const char *scope;      /* IPv6 link-local; NULL: none */
+        const char *host;  /* ADDRESS_INET */
+        const char *path;  /* ADDRESS_UNIX */
+        const char *scope; /* IPv6 link-local; NULL: none */
 } GoodAddress;
 
 static const GoodAddress good[] = {
@@ -34,7 +34,8 @@ static const GoodAddress good[] = {
         { "[fe80::1%eth0]:9999", ADDRESS_INET, true, 9999, "fe80::1", NULL, "eth0" },
         { "[fe80::1%2]:1", ADDRESS_INET, true, 1, "fe80::1", NULL, "2" },
         { "[FE80::abcd:1%lo]:0", ADDRESS_INET, true, 0, "FE80::abcd:1", NULL, "lo" },
-        { "[febf:ffff::1%br-0.v_15chars]:80", ADDRESS_INET, true, 80, "febf:ffff::1", NULL, "br-0.v_15chars" },
+        { "[febf:ffff::1%br-0.v_15chars]:80", ADDRESS_INET, true, 80, "febf:ffff::1", NULL,
+          "br-0.v_15chars" },
         { "[fe80::1%2147483647]:1", ADDRESS_INET, true, 1, "fe80::1", NULL, "2147483647" },
         { ":9999", ADDRESS_ANY, false, 9999, NULL, NULL },
         { "9999", ADDRESS_ANY, false, 9999, NULL, NULL },
@@ -117,8 +118,8 @@ START_TEST(test_listen_mode_parse_and_format) {
                 { "+proxy", PROTOCOL_ONESHOT, true, "oneshot+proxy" },
         };
         static const char *const bad[] = {
-                "", "proxy", "metrics+proxy", "line+proxy+proxy", "line+", "+", "oneshot+PROXY", "Line",
-                "line ", " line", "ackd.socket", "oneshot+proxyx",
+                "",     "proxy", "metrics+proxy", "line+proxy+proxy", "line+",          "+", "oneshot+PROXY",
+                "Line", "line ", " line",         "ackd.socket",      "oneshot+proxyx",
         };
         char buf[LISTEN_MODE_STRING_MAX];
 
@@ -135,8 +136,8 @@ START_TEST(test_listen_mode_parse_and_format) {
                 ProtocolMode mode = PROTOCOL_LINE;
                 bool proxy = true;
 
-                ck_assert_msg(listen_mode_parse(bad[i], strlen(bad[i]), &mode, &proxy) == -EINVAL, "'%s' accepted",
-                              bad[i]);
+                ck_assert_msg(listen_mode_parse(bad[i], strlen(bad[i]), &mode, &proxy) == -EINVAL,
+                              "'%s' accepted", bad[i]);
         }
         /* Only the n bytes given count. */
         {
@@ -194,7 +195,7 @@ END_TEST
 
 typedef struct BadAddress {
         const char *text;
-        const char *reason;     /* a word the explanation must contain */
+        const char *reason; /* a word the explanation must contain */
 } BadAddress;
 
 static void assert_bad(const BadAddress *bad, size_t n) {
@@ -227,14 +228,10 @@ END_TEST
 
 START_TEST(test_parse_rejects_unknown_mode) {
         static const BadAddress bad[] = {
-                { "foo@1.2.3.4:1", "mode" },
-                { "@1.2.3.4:1", "mode" },
-                { "LINE@:1", "mode" },
-                { "oneshotoneshotoneshot@:1", "mode" },
-                { "foo@unix:/x", "mode" },
-                { "metrics+proxy@:1", "mode" },
-                { "proxy@:1", "mode" },
-                { "line+proxy+proxy@:1", "mode" },
+                { "foo@1.2.3.4:1", "mode" }, { "@1.2.3.4:1", "mode" },
+                { "LINE@:1", "mode" },       { "oneshotoneshotoneshot@:1", "mode" },
+                { "foo@unix:/x", "mode" },   { "metrics+proxy@:1", "mode" },
+                { "proxy@:1", "mode" },      { "line+proxy+proxy@:1", "mode" },
                 { "line+@:1", "mode" },
         };
         assert_bad(bad, ELEMENTSOF(bad));
@@ -324,18 +321,10 @@ END_TEST
 
 START_TEST(test_parse_rejects_bad_ipv4_and_host_names) {
         static const BadAddress bad[] = {
-                { "999.1.1.1:1", "IPv4" },
-                { "1.2.3:1", "IPv4" },
-                { "1.2.3.4.5:1", "IPv4" },
-                { "256.0.0.0:1", "IPv4" },
-                { "ho st:1", "host" },
-                { "a/b:1", "host" },
-                { "-foo:1", "host" },
-                { ".foo:1", "host" },
-                { "foo!:1", "host" },
-                { "h\xc3\xa9:1", "host" },
-                { "a\tb:1", "host" },
-                { "line@line@:1", "host" },
+                { "999.1.1.1:1", "IPv4" }, { "1.2.3:1", "IPv4" }, { "1.2.3.4.5:1", "IPv4" },
+                { "256.0.0.0:1", "IPv4" }, { "ho st:1", "host" }, { "a/b:1", "host" },
+                { "-foo:1", "host" },      { ".foo:1", "host" },  { "foo!:1", "host" },
+                { "h\xc3\xa9:1", "host" }, { "a\tb:1", "host" },  { "line@line@:1", "host" },
         };
         assert_bad(bad, ELEMENTSOF(bad));
 }
@@ -367,7 +356,9 @@ static void assert_same(const ListenAddress *a, const ListenAddress *b, const ch
 }
 
 START_TEST(test_format_round_trips_every_form) {
-        static const char *const prefixes[] = { "", "line@", "oneshot@", "metrics@", "line+proxy@", "+proxy@" };
+        static const char *const prefixes[] = {
+                "", "line@", "oneshot@", "metrics@", "line+proxy@", "+proxy@"
+        };
 
         for (size_t i = 0; i < ELEMENTSOF(good); i++)
                 for (size_t j = 0; j < ELEMENTSOF(prefixes); j++) {
@@ -432,9 +423,8 @@ END_TEST
 
 START_TEST(test_equal_tells_different_addresses_apart) {
         static const char *const texts[] = {
-                ":1",          ":2",      "line@:1", "1.2.3.4:1",    "[::1]:1",
-                "localhost:1", "unix:/x", "unix:@x", "line@unix:/x", "[fe80::1%lo]:1",
-                "[fe80::1%1]:1", "[fe80::1%eth0]:1",
+                ":1",      ":2",      "line@:1",      "1.2.3.4:1",      "[::1]:1",       "localhost:1",
+                "unix:/x", "unix:@x", "line@unix:/x", "[fe80::1%lo]:1", "[fe80::1%1]:1", "[fe80::1%eth0]:1",
         };
 
         for (size_t i = 0; i < ELEMENTSOF(texts); i++)
@@ -516,8 +506,9 @@ START_TEST(test_sockaddr_format_local_shows_scope) {
         ck_assert_str_eq(sockaddr_format_local((struct sockaddr *)&in6, sizeof in6, "eth0", buf, sizeof buf),
                          "[fe80::1]:9999");
         /* Too short, or another family: as sockaddr_format(). */
-        ck_assert_str_eq(sockaddr_format_local((struct sockaddr *)&in6, sizeof in6 - 1, "eth0", buf, sizeof buf),
-                         "unknown");
+        ck_assert_str_eq(
+                sockaddr_format_local((struct sockaddr *)&in6, sizeof in6 - 1, "eth0", buf, sizeof buf),
+                "unknown");
         ck_assert_int_eq(inet_pton(AF_INET, "10.0.0.1", &in.sin_addr), 1);
         ck_assert_str_eq(sockaddr_format_local((struct sockaddr *)&in, sizeof in, "eth0", buf, sizeof buf),
                          "10.0.0.1:1");
@@ -745,12 +736,40 @@ END_TEST
 
 START_TEST(test_sockaddr_parse_refuses_other_spellings) {
         static const char *const bad[] = {
-                "", "unknown", "family-10", "unix:", "unix:@x\x01", "unix:/a\n", "unixx", "unix/x",
-                "127.0.0.1", "127.0.0.1:", "127.0.0.1:01", "127.0.0.1:+1", "127.0.0.1:65536",
-                "127.0.0.1: 1", " 127.0.0.1:1", "127.0.0.1:1 ", "127.1:1", "01.2.3.4:1", "1.2.3.4.5:1",
-                ":1", "localhost:1", "[::1]", "[::1]:", "[::1]:01", "::1:9999", "[]:1", "[::1:1",
-                "[::0]:1", "[0::1]:1", "[::FFFF]:1", "[::ffff:1.2.3.4]:1", "[fe80::1%lo]:1",
-                "[::1]x:1", "[1.2.3.4]:1",
+                "",
+                "unknown",
+                "family-10",
+                "unix:",
+                "unix:@x\x01",
+                "unix:/a\n",
+                "unixx",
+                "unix/x",
+                "127.0.0.1",
+                "127.0.0.1:",
+                "127.0.0.1:01",
+                "127.0.0.1:+1",
+                "127.0.0.1:65536",
+                "127.0.0.1: 1",
+                " 127.0.0.1:1",
+                "127.0.0.1:1 ",
+                "127.1:1",
+                "01.2.3.4:1",
+                "1.2.3.4.5:1",
+                ":1",
+                "localhost:1",
+                "[::1]",
+                "[::1]:",
+                "[::1]:01",
+                "::1:9999",
+                "[]:1",
+                "[::1:1",
+                "[::0]:1",
+                "[0::1]:1",
+                "[::FFFF]:1",
+                "[::ffff:1.2.3.4]:1",
+                "[fe80::1%lo]:1",
+                "[::1]x:1",
+                "[1.2.3.4]:1",
         };
         struct sockaddr_storage ss;
         socklen_t n;

@@ -24,8 +24,8 @@
 #include "settings.h"
 #include "time-util.h"
 
-#define ACK_LINE "ACK!\n"
-#define SMALL_SNDBUF 4096       /* the kernel doubles it; either way a few KB */
+#define ACK_LINE     "ACK!\n"
+#define SMALL_SNDBUF 4096 /* the kernel doubles it; either way a few KB */
 
 typedef struct Fixture {
         ConnectionContext ctx;
@@ -40,7 +40,8 @@ static Fixture f;
 
 /* The settings every case starts from, which a case may change before fixture_start(). */
 static void fixture_settings(ProtocolMode mode, int family, uint64_t max_message) {
-        f = (Fixture){ .log_limits = { .busy = RATELIMIT_INIT(USEC_PER_SEC), .proxy = RATELIMIT_INIT(USEC_PER_SEC) } };
+        f = (Fixture){ .log_limits = { .busy = RATELIMIT_INIT(USEC_PER_SEC),
+                                       .proxy = RATELIMIT_INIT(USEC_PER_SEC) } };
         settings_init(&f.settings);
         f.settings.max_message = max_message;
         f.settings.idle_timeout_ms = 10000;
@@ -48,8 +49,8 @@ static void fixture_settings(ProtocolMode mode, int family, uint64_t max_message
 }
 
 static void fixture_start(uint64_t max_connections) {
-        admission_set_limits(&f.admission, &(AdmissionLimits){ .max_connections = max_connections,
-                                                               .max_rejecting = 1 });
+        admission_set_limits(&f.admission,
+                             &(AdmissionLimits){ .max_connections = max_connections, .max_rejecting = 1 });
         f.epoll_fd = epoll_create1(EPOLL_CLOEXEC);
         ck_assert_int_ge(f.epoll_fd, 0);
         ck_assert_int_eq(connection_context_init(&f.ctx, f.epoll_fd, 1, &f.admission, &f.log_limits), 0);
@@ -239,7 +240,7 @@ START_TEST(test_oneshot_reply_then_linger_then_close) {
         ck_assert_uint_eq(c->state, CONNECTION_LINGER);
         ck_assert_uint_eq(read_now(client, buf, sizeof buf), 4);
         ck_assert(memcmp(buf, "ACK!", 4) == 0);
-        ck_assert_int_eq(recv(client, buf, sizeof buf, MSG_DONTWAIT), 0);     /* the FIN */
+        ck_assert_int_eq(recv(client, buf, sizeof buf, MSG_DONTWAIT), 0); /* the FIN */
         ck_assert_uint_eq(f.ctx.linger.n_entries, 1);
 
         close(client);
@@ -481,7 +482,7 @@ START_TEST(test_backpressure_stops_reading_until_acks_drain) {
         before = f.ctx.stats[0].messages;
         ck_assert_uint_lt(before, n);
         pump(c);
-        ck_assert_uint_eq(f.ctx.stats[0].messages, before);       /* nothing read meanwhile */
+        ck_assert_uint_eq(f.ctx.stats[0].messages, before); /* nothing read meanwhile */
 
         /* Drain: reading resumes, everything sent is acknowledged in order. */
         ck_assert_int_eq(shutdown(client, SHUT_WR), 0);
@@ -518,7 +519,8 @@ START_TEST(test_too_long_after_acks_that_fill_the_buffer) {
         ck_assert_uint_eq(c->state, CONNECTION_LINGER);
         ck_assert_uint_eq(got, (n - 1) * STRLEN(ACK_LINE) + STRLEN(REPLY_ERR_TOO_LONG));
         assert_acks(buf, (n - 1) * STRLEN(ACK_LINE), n - 1);
-        ck_assert(memcmp(buf + (n - 1) * STRLEN(ACK_LINE), REPLY_ERR_TOO_LONG, STRLEN(REPLY_ERR_TOO_LONG)) == 0);
+        ck_assert(memcmp(buf + (n - 1) * STRLEN(ACK_LINE), REPLY_ERR_TOO_LONG, STRLEN(REPLY_ERR_TOO_LONG)) ==
+                  0);
         ck_assert_uint_eq(f.ctx.stats[0].too_long, 1);
         close(client);
         pump(c);
@@ -564,7 +566,7 @@ START_TEST(test_stop_while_replying_delivers_everything_owed) {
         connection_stop(&f.ctx, c);
         ck_assert_uint_eq(c->state, CONNECTION_REPLYING);
         assert_timer_queue(c);
-        connection_stop(&f.ctx, c);                     /* a second stop changes nothing */
+        connection_stop(&f.ctx, c); /* a second stop changes nothing */
         ck_assert_uint_eq(c->state, CONNECTION_REPLYING);
 
         got = read_to_eof(client, c, buf, n * STRLEN(ACK_LINE) + 1);
@@ -811,7 +813,7 @@ START_TEST(test_unix_peer_leaving_replies_unread_is_an_error) {
         c = accept_one(server);
         send_all(client, "a\n", 2);
         pump(c);
-        close(client);                  /* "ACK!\n" still unread: the server sees ECONNRESET */
+        close(client); /* "ACK!\n" still unread: the server sees ECONNRESET */
         while (alive(c))
                 pump(c);
         ck_assert_uint_eq(f.ctx.stats[0].resets, 1);
@@ -837,7 +839,7 @@ static size_t v2_header(uint8_t *buf, size_t tlv) {
         buf[15] = (uint8_t)(n - 16);
         memcpy(buf + 16, (const uint8_t[]){ 198, 51, 100, 9, 127, 0, 0, 1, 0x10, 0x92, 0x27, 0x0f }, 12);
         if (tlv) {
-                buf[28] = 0x04;         /* PP2_TYPE_NOOP */
+                buf[28] = 0x04; /* PP2_TYPE_NOOP */
                 buf[29] = (uint8_t)(tlv >> 8);
                 buf[30] = (uint8_t)tlv;
                 memset(buf + 31, 0, tlv);
@@ -952,8 +954,11 @@ static Connection *proxy_send(const void *data, size_t n, int *ret_client) {
 
 START_TEST(test_proxy_bad_headers_are_closed_and_counted) {
         static const char *const bad[] = {
-                "GET / HTTP/1.1\r\n\r\n", "Hello World!", "PROXY TCP4 1.2.3.4 5.6.7.8 1 2\n",
-                "PROXY TCP5 1.2.3.4 5.6.7.8 1 2\r\n", "proxy TCP4 1.2.3.4 5.6.7.8 1 2\r\n",
+                "GET / HTTP/1.1\r\n\r\n",
+                "Hello World!",
+                "PROXY TCP4 1.2.3.4 5.6.7.8 1 2\n",
+                "PROXY TCP5 1.2.3.4 5.6.7.8 1 2\r\n",
+                "proxy TCP4 1.2.3.4 5.6.7.8 1 2\r\n",
         };
         uint8_t big[64];
         char buf[8];
@@ -965,7 +970,7 @@ START_TEST(test_proxy_bad_headers_are_closed_and_counted) {
         for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
                 c = proxy_send(bad[i], strlen(bad[i]), &client);
                 ck_assert_msg(!alive(c), "'%s' accepted", bad[i]);
-                ck_assert_int_eq(recv(client, buf, sizeof buf, MSG_DONTWAIT), 0);      /* closed, no reply */
+                ck_assert_int_eq(recv(client, buf, sizeof buf, MSG_DONTWAIT), 0); /* closed, no reply */
                 close(client);
         }
         /* A v2 header that declares more than 4096 bytes: refused from its length field. */
@@ -1041,7 +1046,7 @@ START_TEST(test_proxy_local_keeps_the_connection_address) {
         Connection *c;
 
         memcpy(h, v2_signature, 12);
-        h[12] = 0x20;           /* LOCAL: HAProxy's own health checks */
+        h[12] = 0x20; /* LOCAL: HAProxy's own health checks */
         h[13] = 0x00;
         h[14] = h[15] = 0;
         proxy_setup(PROTOCOL_LINE, AF_UNIX);

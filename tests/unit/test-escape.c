@@ -26,11 +26,21 @@ static int unescape(const char *s, unsigned char *out) {
                         continue;
                 }
                 switch (*s++) {
-                case '\\': out[n++] = '\\'; break;
-                case '"':  out[n++] = '"'; break;
-                case 'n':  out[n++] = '\n'; break;
-                case 'r':  out[n++] = '\r'; break;
-                case 't':  out[n++] = '\t'; break;
+                case '\\':
+                        out[n++] = '\\';
+                        break;
+                case '"':
+                        out[n++] = '"';
+                        break;
+                case 'n':
+                        out[n++] = '\n';
+                        break;
+                case 'r':
+                        out[n++] = '\r';
+                        break;
+                case 't':
+                        out[n++] = '\t';
+                        break;
                 case 'x': {
                         static const char hex[] = "0123456789abcdef";
                         const char *hi, *lo;

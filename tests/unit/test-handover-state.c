@@ -816,7 +816,8 @@ START_TEST(test_parse_rejects_every_numeric_field_out_of_range) {
                 { 7, "logged=5", "logged=256", "logged=256: out of range (0..255)" },
                 { 7, "written=1840", "written=4294967296",
                   "written=4294967296: out of range (0..4294967295)" },
-                { 7, "timer-ms=29120", "timer-ms=86400001", "timer-ms=86400001: out of range (0..86400000)" },
+                { 7, "timer-ms=29120", "timer-ms=86400001",
+                  "timer-ms=86400001: out of range (0..86400000)" },
                 { 12, "listeners=3", "listeners=257", "end: listeners=257: out of range (0..256)" },
                 { 12, "profiles=2", "profiles=257", "end: profiles=257: out of range (0..256)" },
                 { 12, "connections=5", "connections=1000001",
@@ -849,7 +850,8 @@ START_TEST(test_parse_rejects_numbers_in_other_spellings) {
 END_TEST
 
 START_TEST(test_parse_rejects_unknown_names) {
-        assert_edit_rejected(2, "mode=line", "mode=tcp", "listener: mode=tcp: expected oneshot, line or metrics");
+        assert_edit_rejected(2, "mode=line", "mode=tcp",
+                             "listener: mode=tcp: expected oneshot, line or metrics");
         assert_edit_rejected(2, "mode=line", "mode=LINE", "mode=LINE: expected oneshot, line or metrics");
         assert_edit_rejected(7, "mode=line", "mode=", "mode=: expected oneshot, line or metrics");
         assert_edit_rejected(7, "state=reading", "state=lingering",
@@ -938,10 +940,11 @@ START_TEST(test_parse_rejects_counts_that_disagree_with_the_end_line) {
         assert_edit_rejected(12, "connections=5", "connections=6",
                              "end: connections=6, but 5 connection lines");
         /* A connection line lost in the middle. */
-        assert_edit_rejected_at(9,
-                                "connection inode=300 listener=2 profile=1 mode=line state=replying acks=0 "
-                                "offset=8 partial=0 cr=0 error=busy eof=0 rejected=1 logged=0 written=0 timer-ms=100\n",
-                                "", 11, "end: connections=5, but 4 connection lines");
+        assert_edit_rejected_at(
+                9,
+                "connection inode=300 listener=2 profile=1 mode=line state=replying acks=0 "
+                "offset=8 partial=0 cr=0 error=busy eof=0 rejected=1 logged=0 written=0 timer-ms=100\n",
+                "", 11, "end: connections=5, but 4 connection lines");
 }
 END_TEST
 
@@ -949,8 +952,7 @@ START_TEST(test_parse_rejects_connections_inconsistent_with_listener_or_profile)
         assert_edit_rejected(7, "mode=line", "mode=oneshot", "connection: mode: not its listener's");
         assert_edit_rejected(7, "timer-ms=29120", "timer-ms=29120 client=1.2.3.4:5",
                              "client: its listener takes no PROXY header");
-        assert_edit_rejected(7, "timer-ms=29120", "timer-ms=30001",
-                             "timer-ms: beyond its timer's duration");
+        assert_edit_rejected(7, "timer-ms=29120", "timer-ms=30001", "timer-ms: beyond its timer's duration");
         assert_edit_accepted(7, "timer-ms=29120", "timer-ms=30000");
         assert_edit_rejected(7, "partial=17", "partial=1025", "partial: beyond its profile's max-message");
         assert_edit_accepted(7, "partial=17", "partial=1024");
@@ -977,27 +979,35 @@ START_TEST(test_parse_rejects_connections_inconsistent_in_themselves) {
         assert_edit_accepted(8, "state=reading acks=0 offset=0", "state=replying acks=1 offset=6");
         assert_edit_rejected(8, "state=reading acks=0 offset=0", "state=replying acks=1 offset=7",
                              "offset: not within the reply owed");
-        assert_edit_rejected(8, "partial=0", "partial=1", "partial: a oneshot connection has no parser state");
+        assert_edit_rejected(8, "partial=0", "partial=1",
+                             "partial: a oneshot connection has no parser state");
         assert_edit_rejected(8, "eof=0", "eof=1", "eof: set while reading");
         /* Lingering, or waiting for a PROXY header: owing and holding nothing. */
-        assert_edit_accepted(8, "state=reading acks=0 offset=0 partial=0 cr=0 error=none eof=0 rejected=0 logged=0 "
-                                "written=0 timer-ms=4999",
-                             "state=linger acks=0 offset=0 partial=0 cr=0 error=none eof=0 rejected=0 logged=0 "
-                             "written=0 timer-ms=1999");
-        assert_edit_rejected(8, "state=reading acks=0 offset=0 partial=0 cr=0 error=none eof=0 rejected=0 logged=0 "
-                                "written=0 timer-ms=4999",
-                             "state=linger acks=0 offset=0 partial=0 cr=0 error=none eof=0 rejected=0 logged=0 "
-                             "written=0 timer-ms=2001",
-                             "timer-ms: beyond its timer's duration");
+        assert_edit_accepted(
+                8,
+                "state=reading acks=0 offset=0 partial=0 cr=0 error=none eof=0 rejected=0 logged=0 "
+                "written=0 timer-ms=4999",
+                "state=linger acks=0 offset=0 partial=0 cr=0 error=none eof=0 rejected=0 logged=0 "
+                "written=0 timer-ms=1999");
+        assert_edit_rejected(
+                8,
+                "state=reading acks=0 offset=0 partial=0 cr=0 error=none eof=0 rejected=0 logged=0 "
+                "written=0 timer-ms=4999",
+                "state=linger acks=0 offset=0 partial=0 cr=0 error=none eof=0 rejected=0 logged=0 "
+                "written=0 timer-ms=2001",
+                "timer-ms: beyond its timer's duration");
         assert_edit_rejected(7, "state=reading", "state=linger",
                              "acks: owed while lingering or waiting for a header");
         assert_edit_rejected(8, "state=reading", "state=header",
                              "state: header only on a +proxy listener, before anything else");
-        assert_edit_accepted(8, "state=reading acks=0 offset=0 partial=0 cr=0 error=none eof=0 rejected=0 logged=0 "
-                                "written=0 timer-ms=4999 client=192.0.2.7:40522",
-                             "state=header acks=0 offset=0 partial=0 cr=0 error=none eof=0 rejected=0 logged=0 "
-                             "written=0 timer-ms=4999");
-        assert_edit_rejected(7, "state=reading acks=2 offset=3 partial=17", "state=header acks=0 offset=0 partial=0",
+        assert_edit_accepted(
+                8,
+                "state=reading acks=0 offset=0 partial=0 cr=0 error=none eof=0 rejected=0 logged=0 "
+                "written=0 timer-ms=4999 client=192.0.2.7:40522",
+                "state=header acks=0 offset=0 partial=0 cr=0 error=none eof=0 rejected=0 logged=0 "
+                "written=0 timer-ms=4999");
+        assert_edit_rejected(7, "state=reading acks=2 offset=3 partial=17",
+                             "state=header acks=0 offset=0 partial=0",
                              "state: header only on a +proxy listener, before anything else");
         /* EOF and an error reply end the reading. */
         assert_edit_rejected(7, "eof=0", "eof=1", "eof: set while reading");
@@ -1007,9 +1017,11 @@ START_TEST(test_parse_rejects_connections_inconsistent_in_themselves) {
                              "partial=0 cr=0 error=too-long eof=1",
                              "eof: reading stopped at the message too long");
         /* ERR busy goes to a rejected connection, which was never read. */
-        assert_edit_rejected(9, "rejected=1", "rejected=0", "rejected: ERR busy is owed to rejected connections only");
+        assert_edit_rejected(9, "rejected=1", "rejected=0",
+                             "rejected: ERR busy is owed to rejected connections only");
         assert_edit_rejected(9, "acks=0", "acks=1", "rejected: a rejected connection has read nothing");
-        assert_edit_rejected(9, "partial=0", "partial=1", "rejected: a rejected connection has read nothing");
+        assert_edit_rejected(9, "partial=0", "partial=1",
+                             "rejected: a rejected connection has read nothing");
         assert_edit_rejected(9, "eof=0", "eof=1", "rejected: a rejected connection has read nothing");
         assert_edit_rejected(9, "offset=8", "offset=9", "offset: not within the reply owed");
         /* A rejected connection that has had its ERR busy lingers. */
@@ -1064,7 +1076,8 @@ START_TEST(test_parse_million_connections_and_refuse_one_more) {
                 n += (size_t)snprintf(
                         text + n, size - n,
                         "connection inode=%u listener=0 profile=0 mode=line state=reading acks=%u "
-                        "offset=0 partial=0 cr=0 error=none eof=0 rejected=0 logged=0 written=%u timer-ms=1\n",
+                        "offset=0 partial=0 cr=0 error=none eof=0 rejected=0 logged=0 written=%u "
+                        "timer-ms=1\n",
                         i, i % 7, i * 13);
         }
         n += (size_t)snprintf(text + n, size - n, "end listeners=1 profiles=1 connections=%d\n",

@@ -12,7 +12,7 @@
 #include "macro.h"
 #include "test-util.h"
 
-#define BIG_MAX (1024 * 1024)   /* a max_message no test message reaches */
+#define BIG_MAX (1024 * 1024) /* a max_message no test message reaches */
 
 typedef struct Recorded {
         const char *data;
@@ -197,7 +197,7 @@ static const char split_stream[] = "one\r\n"
                                    "a\0b\n"
                                    "last-unterminated";
 static const char *const split_messages[] = { "one", "", "three\rX", "", "\r" };
-static const size_t split_lens[] = { 3, 0, 7, 0, 1, 3 };       /* the last is "a\0b" */
+static const size_t split_lens[] = { 3, 0, 7, 0, 1, 3 }; /* the last is "a\0b" */
 
 static void assert_split_messages(const Recorder *r) {
         ck_assert_uint_eq(r->n, ELEMENTSOF(split_lens));
@@ -329,7 +329,7 @@ START_TEST(test_nul_bytes_are_ordinary_message_bytes) {
 END_TEST
 
 #define MAX_MSG 16
-#define X16 "xxxxxxxxxxxxxxxx"
+#define X16     "xxxxxxxxxxxxxxxx"
 
 START_TEST(test_exactly_max_bytes_plus_lf_is_accepted) {
         LineParser p = { 0 };

@@ -62,8 +62,8 @@ END_TEST
 
 START_TEST(test_parse_uint64_rejects_sign_space_and_junk) {
         static const char *const bad[] = {
-                "", "+1", "-1", "-0", " 1", "1 ", "\t1", "1\n", "0x10", "1e3", "1.0", "abc", "1a",
-                "\xd9\xa1", /* ARABIC-INDIC DIGIT ONE */
+                "",    "+1",   "-1",  "-0",  " 1",  "1 ", "\t1",
+                "1\n", "0x10", "1e3", "1.0", "abc", "1a", "\xd9\xa1", /* ARABIC-INDIC DIGIT ONE */
         };
 
         for (size_t i = 0; i < ELEMENTSOF(bad); i++)
@@ -146,8 +146,8 @@ END_TEST
 
 START_TEST(test_parse_duration_rejects_malformed) {
         static const char *const bad[] = {
-                "",    "1.",  ".5",   ".",     "5 s",  " 5",   "5 ",   "-1",   "+1",  "s",   "ms",
-                "1S",  "1MS", "1hour", "1e3",  "1.5.5", "1,5", "1d",   "1.s",  "1ms ", "0x10",
+                "",   "1.",  ".5",    ".",   "5 s",   " 5",  "5 ", "-1",  "+1",   "s",    "ms",
+                "1S", "1MS", "1hour", "1e3", "1.5.5", "1,5", "1d", "1.s", "1ms ", "0x10",
         };
 
         for (size_t i = 0; i < ELEMENTSOF(bad); i++)
@@ -195,8 +195,10 @@ START_TEST(test_format_duration_uses_the_shortest_exact_unit) {
                 uint64_t ms;
                 const char *text;
         } cases[] = {
-                { 0, "0s" },          { 1, "1ms" },        { 250, "250ms" },      { 999, "999ms" },
-                { 1000, "1s" },       { 1001, "1.001s" },  { 1500, "1.500s" },    { 30000, "30s" },
+                { 0, "0s" },          { 1, "1ms" },
+                { 250, "250ms" },     { 999, "999ms" },
+                { 1000, "1s" },       { 1001, "1.001s" },
+                { 1500, "1.500s" },   { 30000, "30s" },
                 { 3600000, "3600s" }, { 3600001, "3600.001s" },
         };
 

@@ -177,18 +177,12 @@ START_TEST(test_parse_accepts_short_long_and_equals_forms) {
                 OptionId id;
                 const char *value;
         } expected[] = {
-                { OPTION_LISTEN, ":1" },
-                { OPTION_LISTEN, "line@:2" },
-                { OPTION_LISTEN, "unix:/x" },
-                { OPTION_LISTEN, ":3" },
-                { OPTION_MAX_CONNECTIONS, "5" },
-                { OPTION_ACK, "hi there" },
-                { OPTION_THREADS, "4" },
-                { OPTION_THREADS, "2" },
-                { OPTION_IDLE_TIMEOUT, "10s" },
-                { OPTION_DRAIN_TIMEOUT, "1" },
-                { OPTION_MAX_MESSAGE, "4K" },
-                { OPTION_LOG_LEVEL, "debug" },
+                { OPTION_LISTEN, ":1" },         { OPTION_LISTEN, "line@:2" },
+                { OPTION_LISTEN, "unix:/x" },    { OPTION_LISTEN, ":3" },
+                { OPTION_MAX_CONNECTIONS, "5" }, { OPTION_ACK, "hi there" },
+                { OPTION_THREADS, "4" },         { OPTION_THREADS, "2" },
+                { OPTION_IDLE_TIMEOUT, "10s" },  { OPTION_DRAIN_TIMEOUT, "1" },
+                { OPTION_MAX_MESSAGE, "4K" },    { OPTION_LOG_LEVEL, "debug" },
         };
         char err[SETTINGS_ERROR_MAX] = "";
         CommandLine c;
@@ -740,12 +734,21 @@ START_TEST(test_config_skips_a_leading_byte_order_mark) {
         ck_assert_int_eq(PARSE_CONFIG("\xef\xbb\xbf\n", &s, err), 0);
 
         /* Only the first line's: anywhere else the bytes are part of the key, and shown. */
-        ck_assert_int_eq(PARSE_CONFIG("ack = Hi\n\xef\xbb\xbf" "ack = Ho\n", &s, err), -EINVAL);
+        ck_assert_int_eq(PARSE_CONFIG("ack = Hi\n\xef\xbb\xbf"
+                                      "ack = Ho\n",
+                                      &s, err),
+                         -EINVAL);
         ck_assert_str_eq(err, "test.conf:2: unknown setting '\\xef\\xbb\\xbfack'");
-        ck_assert_int_eq(PARSE_CONFIG("\xef\xbb\xbf\xef\xbb\xbf" "ack = Hi\n", &s, err), -EINVAL);
+        ck_assert_int_eq(PARSE_CONFIG("\xef\xbb\xbf\xef\xbb\xbf"
+                                      "ack = Hi\n",
+                                      &s, err),
+                         -EINVAL);
         ck_assert_str_eq(err, "test.conf:1: unknown setting '\\xef\\xbb\\xbfack'");
         /* Half a mark is not one. */
-        ck_assert_int_eq(PARSE_CONFIG("\xef\xbb" "ack = Hi\n", &s, err), -EINVAL);
+        ck_assert_int_eq(PARSE_CONFIG("\xef\xbb"
+                                      "ack = Hi\n",
+                                      &s, err),
+                         -EINVAL);
         ck_assert_str_eq(err, "test.conf:1: unknown setting '\\xef\\xbback'");
 }
 END_TEST
@@ -759,7 +762,8 @@ START_TEST(test_config_errors_escape_invisible_bytes) {
         ck_assert_int_eq(PARSE_CONFIG("max\x1b[8m-message = 1\n", &s, err), -EINVAL);
         ck_assert_str_eq(err, "test.conf:1: unknown setting 'max\\x1b[8m-message'");
         ck_assert_int_eq(PARSE_CONFIG("listen = \"h\xc3\xa9:1\x7f\"\n", &s, err), -EINVAL);
-        ck_assert_str_eq(err, "test.conf:1: listen: invalid address 'h\\xc3\\xa9:1\\x7f': invalid host name");
+        ck_assert_str_eq(err,
+                         "test.conf:1: listen: invalid address 'h\\xc3\\xa9:1\\x7f': invalid host name");
         /* Printable text stays as it is, quotes and backslashes marked. */
         ck_assert_int_eq(PARSE_CONFIG("x'y\\z = 1\n", &s, err), -EINVAL);
         ck_assert_str_eq(err, "test.conf:1: unknown setting 'x'y\\\\z'");
