@@ -269,22 +269,26 @@ int connection_step(ConnectionContext *ctx, Connection *c, bool readable) {
         }
 }
 
-/* Every byte written to c was acknowledged by the peer's TCP: none was still queued or
- * in flight when the reset came. (Whether the client then read them cannot be known:
- * its TCP took them, so they were delivered.) */
-static bool tcp_all_acked(const Connection *c) {
+/* Every byte written to c reached the peer's TCP, as far as a reset lets one tell: all
+ * were acknowledged; or all were sent and no more than one reply awaits its ACK, which a
+ * peer that delays its ACKs (HAProxy's checks turn TCP_QUICKACK off) never sends once it
+ * has read the reply and reset. (Whether the client then read them cannot be known: its
+ * TCP took them, so they were delivered.) */
+static bool tcp_delivered(const Connection *c) {
         struct tcp_info ti = { 0 };
         socklen_t len = sizeof ti;
+        uint32_t unacked;
 
         if (getsockopt(c->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0 ||
-            len < offsetof(struct tcp_info, tcpi_bytes_acked) + sizeof ti.tcpi_bytes_acked)
+            len < offsetof(struct tcp_info, tcpi_notsent_bytes) + sizeof ti.tcpi_notsent_bytes)
                 return false;
-        return (uint32_t)ti.tcpi_bytes_acked == c->bytes_written;
+        unacked = c->bytes_written - (uint32_t)ti.tcpi_bytes_acked;
+        return unacked == 0 || (ti.tcpi_notsent_bytes == 0 && unacked <= c->profile->line_unit);
 }
 
 /*
  * A reset from a client that was owed nothing, had no message half sent, and whose
- * TCP had acknowledged every reply is how many clients and load balancers close
+ * TCP had every reply is how many clients and load balancers close
  * (SO_LINGER 0 after the expected reply): a normal close, not an error. A unix peer
  * never resets a connection unless it left replies unread.
  */
@@ -296,7 +300,7 @@ static bool reset_lost_nothing(const Connection *c, int error) {
                 return false;
         if (getsockname(c->fd, (struct sockaddr *)&ss, &len) < 0 || ss.ss_family == AF_UNIX)
                 return false;
-        return tcp_all_acked(c);
+        return tcp_delivered(c);
 }
 
 static void connection_failed(ConnectionContext *ctx, Connection *c, int error) {

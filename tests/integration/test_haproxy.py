@@ -241,12 +241,19 @@ class ThroughHAProxy(Fleet):
             self.assertEqual(row["status"].split()[0], "UP", (be, sv))
             self.assertEqual(row["check_status"], "L7OK", (be, sv))
         self.assertEqual(len(rows), 6)
-        # Each check is a connection from HAProxy with a header without addresses.
+        # Each check is a connection from HAProxy with a header without addresses. HAProxy
+        # ends its line-mode checks with a reset once ACK! has arrived: a normal close,
+        # counted as reset-closes, never as an error (resets).
+        time.sleep(INTER * 3)
         for d in self.backends:
             d.wait_log(rf"Accepted connection from {re.escape(LB_SOURCE)}:\d+ \(PROXY header without addresses\)")
             self.assertEqual(d.stop(), 0)
             counters = d.summary()
             self.assertEqual(counters["proxy-bad-headers"] + counters["proxy-untrusted"], 0, counters)
+            self.assertEqual(counters["resets"], 0, counters)
+            self.assertGreater(counters["reset-closes"], 0, counters)
+            comment(f"{d.listeners[0][0]}: checks answered {counters['acknowledged']}, "
+                    f"reset-closes {counters['reset-closes']}, resets {counters['resets']}")
 
     def test_2_every_backend_logs_the_real_client_address(self):
         for be, n in (("ackd_oneshot", 90), ("ackd_line", 9)):

@@ -103,9 +103,11 @@ class ResetTests(AckdTestCase):
     """A reset that lost nothing (HAProxy's health checks end this way) is a normal close;
     one that lost a reply or a partial message is an error."""
 
-    def summary_after(self, clients, rcvbuf=None):
+    def summary_after(self, clients, rcvbuf=None, delayed_ack=False):
         """Runs each (payload, bytes to read) client, which then resets; returns the
-        counters ackd logs when it stops."""
+        counters ackd logs when it stops. With delayed_ack, the client delays its ACKs
+        as HAProxy's checks do (TCP_QUICKACK off), so the reset comes before the ACK of
+        the reply it has read."""
         d = self.start("-l", "line@127.0.0.1:0")
         idle_fds = d.fd_count()
         for payload, read in clients:
@@ -113,7 +115,11 @@ class ResetTests(AckdTestCase):
             if rcvbuf:
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
             s.settimeout(10)
+            if delayed_ack:
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 0)
             s.connect(d.address()[1])
+            if delayed_ack:
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 0)
             s.sendall(payload)
             self.assertEqual(recv_exactly(s, read), ACK * (read // len(ACK)))
             s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -125,6 +131,10 @@ class ResetTests(AckdTestCase):
 
     def test_reset_after_the_reply_is_a_normal_close(self):
         st = self.summary_after([(b"ping\n", len(ACK))] * 5)
+        self.assertEqual((st["resets"], st["reset-closes"], st["acknowledged"]), (0, 5, 5))
+
+    def test_reset_with_the_ack_of_the_reply_delayed_is_a_normal_close(self):
+        st = self.summary_after([(b"ping\n", len(ACK))] * 5, delayed_ack=True)
         self.assertEqual((st["resets"], st["reset-closes"], st["acknowledged"]), (0, 5, 5))
 
     def test_reset_with_a_partial_message_is_an_error(self):
