@@ -304,12 +304,13 @@ class LineClients:
             self.p.wait(10)
 
 
-class RestartHandoverTests(unittest.TestCase):
-    """Issue 15 on the real PID 1: what a restart, an upgrade, a stop and a crash do to
-    established connections (ackd(8), RESTART AND UPGRADE). A container of its own, with
-    ackd.socket (oneshot, 9999) and ackd-line.socket (line, 9998) feeding ackd.service."""
+class InstalledPackageTestCase(unittest.TestCase):
+    """A container of the class's own with the .deb installed by dpkg (no network inside:
+    the container already has libc6 and libsystemd0); after_install() adds what a class
+    needs, and the container goes with the class."""
 
-    DEB = "/var/tmp/ackd.deb"
+    DEB = "/var/tmp/ackd.deb"   # nspawn mounts a tmpfs on /tmp; /var/tmp is the root's own
+    keep_deb = False            # leave the .deb in the container, to install it again
 
     @classmethod
     def setUpClass(cls):
@@ -319,24 +320,42 @@ class RestartHandoverTests(unittest.TestCase):
         deb = Artifacts.one("ackd_*.deb")
         cls.c = Container()
         try:
-            # Kept: the upgrade case reinstalls it.
-            shutil.copy(deb, os.path.join(cls.c.root, cls.DEB.lstrip("/")))
+            copy = os.path.join(cls.c.root, cls.DEB.lstrip("/"))
+            shutil.copy(deb, copy)
             cls.c.run("dpkg", "-i", cls.DEB, timeout=300)
-            cls.c.run("systemctl", "enable", "--now", "ackd-line.socket")
+            if not cls.keep_deb:
+                os.unlink(copy)
+            cls.after_install()
         except BaseException:
             cls.c.destroy()
             raise
 
     @classmethod
+    def after_install(cls):
+        pass
+
+    @classmethod
     def tearDownClass(cls):
         cls.c.destroy()
+
+    def status(self, prop, unit="ackd.service"):
+        return self.c.run("systemctl", "show", "-p", prop, "--value", unit).stdout.strip()
+
+
+class RestartHandoverTests(InstalledPackageTestCase):
+    """Issue 15 on the real PID 1: what a restart, an upgrade, a stop and a crash do to
+    established connections (ackd(8), RESTART AND UPGRADE). A container of its own, with
+    ackd.socket (oneshot, 9999) and ackd-line.socket (line, 9998) feeding ackd.service."""
+
+    keep_deb = True     # the upgrade case reinstalls it
+
+    @classmethod
+    def after_install(cls):
+        cls.c.run("systemctl", "enable", "--now", "ackd-line.socket")
 
     def setUp(self):
         self.clients = []
         self.addCleanup(lambda: [c.kill() for c in self.clients])
-
-    def status(self, prop, unit="ackd.service"):
-        return self.c.run("systemctl", "show", "-p", prop, "--value", unit).stdout.strip()
 
     def line_clients(self, n, depth=16):
         c = LineClients(self.c, 9998, n, depth)
@@ -532,32 +551,8 @@ class RestartHandoverTests(unittest.TestCase):
         self.assertLess(took, 3.0)
 
 
-class ContainerTests(unittest.TestCase):
+class ContainerTests(InstalledPackageTestCase):
     """In order: install, use, reload, restart under load, watchdog, man, purge."""
-
-    @classmethod
-    def setUpClass(cls):
-        reason = missing_prerequisites()
-        if reason:
-            raise unittest.SkipTest(reason)
-        deb = Artifacts.one("ackd_*.deb")
-        cls.c = Container()
-        try:
-            # (nspawn mounts a tmpfs on /tmp; /var/tmp is the root directory's own)
-            shutil.copy(deb, os.path.join(cls.c.root, "var", "tmp", "ackd.deb"))
-            # No network inside: dpkg only (the container already has libc6 and libsystemd0).
-            cls.c.run("dpkg", "-i", "/var/tmp/ackd.deb", timeout=300)
-            os.unlink(os.path.join(cls.c.root, "var", "tmp", "ackd.deb"))
-        except BaseException:
-            cls.c.destroy()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.c.destroy()
-
-    def status(self, prop, unit="ackd.service"):
-        return self.c.run("systemctl", "show", "-p", prop, "--value", unit).stdout.strip()
 
     def ackd_running(self):
         """Whether any ackd process exists (minbase has no pgrep)."""
